@@ -1,0 +1,64 @@
+"""The application factory. Every resource is opened and closed by a `cleanup_ctx` generator."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+
+from service import appkeys, embedded, store
+from service.keys import Keys
+from service.metrics import Metrics
+from service.scripts import Scripts
+from service.settings import Settings
+from service.spam import SpamScorer, load_model_safely
+from service.views import ops
+from service.web import MIDDLEWARES
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024  # comments are at most a few KB; anything bigger is refused early (413)
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One Redis pool per process; the embedded Valkey server when no REDIS_URL is given."""
+    settings = app[appkeys.SETTINGS]
+    async with AsyncExitStack() as stack:
+        url = settings.redis_url
+        if url is None:
+            url = stack.enter_context(embedded.running(settings.data_dir))
+        redis = store.connect(url, settings)
+        stack.push_async_callback(redis.aclose)
+        app[appkeys.REDIS] = redis
+        app[appkeys.SCRIPTS] = Scripts(redis)
+        yield
+
+
+async def model_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the spam model; a bad artifact leaves the service running but not ready."""
+    settings = app[appkeys.SETTINGS]
+    model, error = load_model_safely(settings.model_path)
+    if error:
+        log.error("spam model not loaded: %s", error)
+    scorer = SpamScorer(model)
+    app[appkeys.SCORER] = scorer
+    app[appkeys.MODEL_ERROR] = [f"model: {error}"] if error else []
+    yield
+    await scorer.close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the app for resolved settings (see `settings.resolve`)."""
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY)
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.KEYS] = Keys(settings.key_prefix, settings.partitions)
+    app[appkeys.METRICS] = Metrics()
+    if settings.captcha_test_code:
+        log.warning(
+            "CAPTCHA TEST MODE IS ON: every captcha code is %r. Never use this in production.",
+            settings.captcha_test_code,
+        )
+    app.cleanup_ctx.extend([redis_ctx, model_ctx])
+    app.add_routes(ops.routes)
+    return app

@@ -1,0 +1,25 @@
+"""Typed application keys: every shared resource of the app, and nothing as a module global."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from service.keys import Keys
+from service.metrics import Metrics
+from service.scripts import Scripts
+from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.spam import SpamScorer
+
+SETTINGS = web.AppKey("settings", Settings)
+REDIS = web.AppKey("redis", Redis)
+KEYS = web.AppKey("keys", Keys)
+METRICS = web.AppKey("metrics", Metrics)
+SCRIPTS = web.AppKey("scripts", Scripts)
+SCORER: web.AppKey[SpamScorer] = web.AppKey("scorer")
+# Why the model is not ready (e.g. an artifact that failed to load); empty when it is.
+MODEL_ERROR: web.AppKey[list[str]] = web.AppKey("model_error")

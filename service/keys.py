@@ -1,0 +1,59 @@
+"""Every Redis key name, in one place.
+
+All keys live under one prefix. Keys that one Lua script touches together share a hash tag
+(`{p}`: the queue partition), so the same scripts run on Redis Cluster. Keys outside any
+partition carry their own tag so each stays a single-slot key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "duyet"
+    partitions: int = 1
+
+    # --- queue partitions (review queue issue) ---
+    def partition_of(self, comment_id: str) -> int:
+        # Stable across processes (unlike hash()), so every replica agrees where a comment lives.
+        if self.partitions == 1:
+            return 0
+        return int(hashlib.blake2b(comment_id.encode(), digest_size=4).hexdigest(), 16) % self.partitions
+
+    def tag(self, partition: int) -> str:
+        return f"{self.prefix}:{{{partition}}}"
+
+    def comment(self, partition: int, comment_id: str) -> str:
+        """Hash: one comment, its scores, state and version."""
+        return f"{self.tag(partition)}:c:{comment_id}"
+
+    def pending(self, partition: int) -> str:
+        """Sorted set of pending comment ids, by priority."""
+        return f"{self.tag(partition)}:pending"
+
+    def claims(self, partition: int) -> str:
+        """Sorted set of claimed comment ids, by lease expiry (ms)."""
+        return f"{self.tag(partition)}:claims"
+
+    def decisions(self, partition: int) -> str:
+        """Stream: append-only audit of every state change."""
+        return f"{self.tag(partition)}:decisions"
+
+    def idempotency(self, partition: int, client_key: str) -> str:
+        """String: the answer given to one Idempotency-Key (kept in the comment's partition)."""
+        return f"{self.tag(partition)}:idem:{client_key}"
+
+    # --- single-key families ---
+    def ratelimit(self, bucket: str, subject: str) -> str:
+        return f"{self.prefix}:rl:{{{bucket}:{subject}}}"
+
+    def events_channel(self) -> str:
+        """Pub/sub channel of queue changes, for live UIs."""
+        return f"{self.prefix}:events"
+
+    def model_channel(self) -> str:
+        """Pub/sub channel announcing a promoted model."""
+        return f"{self.prefix}:model"

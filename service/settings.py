@@ -1,0 +1,185 @@
+"""Typed settings, built once at start-up from `DUYET_*` environment variables and CLI flags.
+
+Every field documents what it accepts; an invalid value stops start-up with one line naming the
+variable. Development mode generates and keeps secrets in the data directory; production mode
+refuses to start without them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+log = logging.getLogger(__name__)
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+DEFAULT_MODEL = PACKAGE_ROOT.parent / "models" / "spam-model.skops"
+# Env vars read without the DUYET_ prefix, because that is what every Redis tool calls them.
+UNPREFIXED = {"redis_url": "REDIS_URL"}
+
+
+class Env(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class SettingsError(Exception):
+    """A setting has an invalid value; the message names the variable and what it accepts."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+    # --- process ---
+    env: Env = Field(Env.DEVELOPMENT, description="'development' or 'production'")
+    host: str = Field("127.0.0.1", description="an address to listen on, e.g. 0.0.0.0")
+    port: int = Field(8080, ge=0, le=65535, description="a TCP port, 0-65535")
+    workers: int = Field(1, ge=1, le=64, description="a number of processes, 1-64")
+    public_url: str | None = Field(None, description="the URL readers and moderators use, e.g. https://c.example.vn")
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: LogFormat | None = Field(None, description="'text' or 'json' (default: json in production)")
+    shutdown_timeout: float = Field(10.0, gt=0, le=300, description="seconds to finish in-flight requests")
+
+    # --- storage ---
+    redis_url: str | None = Field(None, description="redis://, rediss://, unix:// or redis+sentinel:// URL")
+    redis_cluster: bool = Field(False, description="true to talk to a Redis Cluster")
+    redis_timeout: float = Field(1.0, gt=0, le=30, description="seconds for one Redis command")
+    data_dir: Path = Field(Path("data"), description="a writable directory")
+    key_prefix: str = Field("duyet", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="1-32 of A-Z a-z 0-9 _ . -")
+    partitions: int = Field(1, ge=1, le=256, description="queue partitions, 1-256")
+
+    # --- security ---
+    secret_key: str | None = Field(None, min_length=32, description="a random string of at least 32 characters")
+    cors_origins: tuple[str, ...] = Field((), description="comma-separated origins, e.g. https://portal.vn")
+    trusted_proxies: tuple[str, ...] = Field((), description="comma-separated IP addresses or CIDR networks")
+
+    # --- model ---
+    model_path: Path = Field(DEFAULT_MODEL, description="a path to a .skops model artifact")
+
+    # --- captcha --- (captcha issue)
+    captcha_test_code: str | None = Field(None, min_length=1, max_length=16, description="a fixed code (test mode)")
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if not (origin.startswith(("http://", "https://")) and origin.count("/") == 2):
+                raise ValueError(f"{origin!r} is not an origin like https://portal.vn")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)
+        return value
+
+    # --- derived ---
+    @property
+    def production(self) -> bool:
+        return self.env is Env.PRODUCTION
+
+    @property
+    def effective_log_format(self) -> LogFormat:
+        if self.log_format is not None:
+            return self.log_format
+        return LogFormat.JSON if self.production else LogFormat.TEXT
+
+    @property
+    def secret_bytes(self) -> bytes:
+        if self.secret_key is None:  # resolve() guarantees one; this is a programming error
+            raise RuntimeError("settings were not resolved")
+        return self.secret_key.encode()
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies)
+
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def env_name(field: str) -> str:
+    return UNPREFIXED.get(field, f"DUYET_{field.upper()}")
+
+
+def _describe(field: str) -> str:
+    info = Settings.model_fields[field]
+    return info.description or "a valid value"
+
+
+def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from the environment, then CLI overrides (None means "not given")."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    known = {env_name(f) for f in Settings.model_fields}
+    for name in sorted(k for k in environ if k.startswith("DUYET_") and k not in known):
+        log.warning("unknown setting %s ignored", name)
+    for field in Settings.model_fields:
+        value = environ.get(env_name(field))
+        if value not in (None, ""):
+            raw[field] = value
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        given = raw.get(field, "")
+        shown = "<hidden>" if field == "secret_key" else repr(given)
+        raise SettingsError(
+            f"{env_name(field)}={shown} is invalid: expected {_describe(field)} ({err['msg']})"
+        ) from None
+
+
+def resolve(settings: Settings) -> Settings:
+    """Fill in what development mode may generate; refuse an unsafe production configuration."""
+    if settings.production:
+        problems = []
+        if not settings.secret_key:
+            problems.append("DUYET_SECRET_KEY must be set (at least 32 random characters)")
+        if settings.captcha_test_code:
+            problems.append("DUYET_CAPTCHA_TEST_CODE must not be set in production")
+        if problems:
+            raise SettingsError("unsafe production configuration: " + "; ".join(problems))
+        return settings
+    if settings.secret_key:
+        return settings
+    return settings.model_copy(update={"secret_key": _dev_secret(settings.data_dir)})
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """A secret generated once per data directory, so restarts keep captchas and sessions valid."""
+    path = data_dir / "secrets.json"
+    if path.exists():
+        return str(json.loads(path.read_text())["secret_key"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"secret_key": value}, fh)
+    return value

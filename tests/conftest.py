@@ -1,0 +1,109 @@
+"""Shared fixtures: a real Redis/Valkey server over a socket, the real app, system tools.
+
+The server is `REDIS_URL` when set (CI runs the Redis tests a second time against Debian's
+redis-server), else an embedded Valkey started for the session. Each test starts from an empty
+database. Tests that use the server are marked `redis` automatically.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from service import embedded
+from service.app import create_app
+from service.settings import Settings, load, resolve
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+TEST_SECRET = "test-secret-" + "x" * 40
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_binary(name: str, package: str) -> str:
+    """The path of a system tool; skip (fail under CI) when its Debian package is missing."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"needs `{name}`: install the Debian package `{package}`"
+        if IN_CI:
+            pytest.fail(message + " (missing under CI=true, where .ci/run installs it)")
+        pytest.skip(message)
+    return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "redis_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.redis)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real server for the whole session: REDIS_URL, or an embedded Valkey on a Unix socket."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    # Short path: Unix socket paths over ~100 bytes are refused.
+    data_dir = Path(tempfile.mkdtemp(prefix="dy-"))
+    server = embedded.start(data_dir)
+    try:
+        yield embedded.url_for(data_dir)
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client on an empty database."""
+    client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for a test app: the session's server, a temp data dir, a fixed secret."""
+
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "redis_url": redis_url,
+            "data_dir": tmp_path / "data",
+            "secret_key": TEST_SECRET,
+            "log_level": "WARNING",
+        }
+        values.update(overrides)
+        return resolve(load({}, **values))
+
+    return factory
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    make_settings: Callable[..., Settings],
+    redis: Redis,
+) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
+    """Start the real app (real Redis, the shipped model) and return an HTTP client for it."""
+
+    async def factory(**overrides: Any) -> TestClient[Any, Any]:
+        app: web.Application = create_app(make_settings(**overrides))
+        return await aiohttp_client(app)
+
+    return factory
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., Awaitable[TestClient[Any, Any]]]) -> TestClient[Any, Any]:
+    return await make_client()
