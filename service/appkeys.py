@@ -23,3 +23,8 @@ SCRIPTS = web.AppKey("scripts", Scripts)
 SCORER: web.AppKey[SpamScorer] = web.AppKey("scorer")
 # Why the model is not ready (e.g. an artifact that failed to load); empty when it is.
 MODEL_ERROR: web.AppKey[list[str]] = web.AppKey("model_error")
+
+# Per-request values set once by the edge middleware (service.web.context_middleware).
+REQUEST_ID = web.RequestKey("request_id", str)
+CLIENT = web.RequestKey("client", str)  # the client address, honouring trusted proxies only
+LANG = web.RequestKey("lang", str)  # "vi" (default) or "en", from Accept-Language

@@ -86,11 +86,11 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
         rid = secrets.token_hex(8)
     token = logs.request_id.set(rid)
-    request["request_id"] = rid
-    request["client"] = client_address(
+    request[appkeys.REQUEST_ID] = rid
+    request[appkeys.CLIENT] = client_address(
         request.remote, request.headers.get("X-Forwarded-For"), settings.trusted_networks
     )
-    request["lang"] = language(request.headers.get("Accept-Language"))
+    request[appkeys.LANG] = language(request.headers.get("Accept-Language"))
     try:
         response = await handler(request)
         if not response.prepared:

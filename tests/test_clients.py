@@ -1,0 +1,32 @@
+"""Client address behind proxies, and language choice."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from service.clients import client_address, language
+
+TRUSTED = [ipaddress.ip_network("10.0.0.0/8")]
+
+
+def test_forwarded_for_ignored_from_untrusted_peer() -> None:
+    """A client cannot claim another address by sending its own X-Forwarded-For."""
+    assert client_address("203.0.113.9", "1.2.3.4", TRUSTED) == "203.0.113.9"
+
+
+def test_forwarded_for_used_from_trusted_proxy() -> None:
+    """Behind a trusted proxy, the right-most untrusted hop is the client."""
+    assert client_address("10.0.0.2", "6.6.6.6, 198.51.100.7, 10.0.0.3", TRUSTED) == "198.51.100.7"
+
+
+def test_garbage_forwarded_for_keeps_the_peer() -> None:
+    """A malformed header never becomes the client address."""
+    assert client_address("10.0.0.2", "not-an-ip", TRUSTED) == "10.0.0.2"
+
+
+def test_language_defaults_to_vietnamese() -> None:
+    """Vietnamese unless the client prefers English."""
+    assert language(None) == "vi"
+    assert language("fr-FR,fr;q=0.9") == "vi"
+    assert language("en-US,en;q=0.9,vi;q=0.5") == "en"
+    assert language("vi-VN,vi;q=0.9,en;q=0.8") == "vi"
