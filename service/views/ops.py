@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -16,8 +17,8 @@ REDIS_CHECK_TIMEOUT = 0.6
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    """The process is alive and its event loop turns."""
-    return web.json_response({"status": "ok"})
+    """The process is alive and its event loop turns (with its pid, to tell workers apart)."""
+    return web.json_response({"status": "ok", "pid": os.getpid()})
 
 
 @routes.get("/readyz")
