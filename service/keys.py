@@ -46,6 +46,26 @@ class Keys:
         """String: the answer given to one Idempotency-Key (kept in the comment's partition)."""
         return f"{self.tag(partition)}:idem:{client_key}"
 
+    def comment_prefix(self, partition: int) -> str:
+        """What `comment()` puts before the id: scripts that walk a zset build hash keys from it."""
+        return f"{self.tag(partition)}:c:"
+
+    def open(self, partition: int) -> str:
+        """Sorted set of undecided (pending or claimed) comment ids, by submission time (ms): 'oldest first'."""
+        return f"{self.tag(partition)}:open"
+
+    def decided(self, partition: int, state: str) -> str:
+        """Sorted set of 'approved' or 'rejected' comment ids, by decision time (ms)."""
+        return f"{self.tag(partition)}:{state}"
+
+    def pii(self, partition: int) -> str:
+        """Sorted set of decided comments that still hold personal data, by decision time (ms): retention's to-do."""
+        return f"{self.tag(partition)}:pii"
+
+    def article_approved(self, partition: int, article_id: str) -> str:
+        """Sorted set of one article's approved comment ids, by approval time (ms): the public listing."""
+        return f"{self.tag(partition)}:article:{article_id}:approved"
+
     # --- single-key families ---
     def ratelimit(self, bucket: str, subject: str) -> str:
         return f"{self.prefix}:rl:{{{bucket}:{subject}}}"
