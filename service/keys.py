@@ -70,6 +70,12 @@ class Keys:
     def ratelimit(self, bucket: str, subject: str) -> str:
         return f"{self.prefix}:rl:{{{bucket}:{subject}}}"
 
+    def repeat(self, digest: str) -> str:
+        """String with TTL: the first comment id of one (client, normalised content) pair.
+
+        `digest` is a keyed hash of both, so no client address appears in key names."""
+        return f"{self.prefix}:repeat:{{{digest}}}"
+
     def events_channel(self) -> str:
         """Pub/sub channel of queue changes, for live UIs."""
         return f"{self.prefix}:events"

@@ -73,6 +73,32 @@ class Settings(BaseModel):
     # --- captcha --- (captcha issue)
     captcha_test_code: str | None = Field(None, min_length=1, max_length=16, description="a fixed code (test mode)")
 
+    # --- review queue --- (review queue issue)
+    lease_seconds: int = Field(300, ge=1, le=86400, description="seconds a claim lasts unless renewed, 1-86400")
+    queue_aging_seconds: float = Field(3600.0, gt=0, description="seconds of waiting worth +1.0 spam probability")
+    max_claim: int = Field(50, ge=1, le=1000, description="most comments one claim may take, 1-1000")
+    bulk_limit: int = Field(100, ge=1, le=1000, description="most ids in one bulk decision, 1-1000")
+    lease_sweep_seconds: float = Field(5.0, gt=0, le=3600, description="seconds between expired-lease sweeps")
+    retention_days: float = Field(30, ge=0, description="days personal data of decided comments is kept")
+    retention_sweep_seconds: float = Field(3600.0, gt=0, description="seconds between retention runs")
+
+    # --- submissions --- (comment submission issue); lengths count characters after normalisation
+    name_min_length: int = Field(2, ge=1, le=200, description="characters, 1-200")
+    name_max_length: int = Field(80, ge=1, le=200, description="characters, 1-200")
+    title_min_length: int = Field(3, ge=1, le=500, description="characters, 1-500")
+    title_max_length: int = Field(150, ge=1, le=500, description="characters, 1-500")
+    content_min_length: int = Field(5, ge=1, le=20000, description="characters, 1-20000")
+    content_max_length: int = Field(5000, ge=1, le=20000, description="characters, 1-20000")
+    phone_region: str = Field("VN", pattern=r"^[A-Z]{2}$", description="an ISO 3166 region code, e.g. VN")
+    submit_limit_client: int = Field(10, ge=0, description="submissions per client per window (0: no limit)")
+    submit_window_client: int = Field(60, ge=1, le=86400, description="seconds, 1-86400")
+    submit_limit_article: int = Field(120, ge=0, description="submissions per article per window (0: no limit)")
+    submit_window_article: int = Field(60, ge=1, le=86400, description="seconds, 1-86400")
+    repeat_window: int = Field(6 * 3600, ge=1, le=30 * 86400, description="seconds a repeated post is flagged for")
+    idempotency_ttl: int = Field(86400, ge=60, le=7 * 86400, description="seconds an Idempotency-Key is kept")
+    min_seconds_to_submit: float = Field(3.0, ge=0, le=600, description="seconds; faster form posts are flagged")
+    form_token_max_age: int = Field(86400, ge=60, le=7 * 86400, description="seconds a form token stays valid")
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
