@@ -118,4 +118,4 @@ def message(code: str, lang: Lang, field: str | None = None, **params: Any) -> s
 
 def field_error(field: str, code: str, lang: Lang, **params: Any) -> dict[str, str]:
     """One entry of a 422 `errors` list."""
-    return {"field": field, "code": code, "message": message(code, lang, field, **params)}
+    return {"field": field, "code": str(code), "message": message(code, lang, field, **params)}

@@ -258,7 +258,9 @@ def field_errors(exc: ValidationError, lang: str) -> list[dict[str, str]]:
             continue
         code = _CODES_BY_PYDANTIC_TYPE.get(err["type"], err["type"])
         ctx = err.get("ctx") or {}
-        seen[name] = messages.field_error(name, code, lang, min=ctx.get("min_length", ""), max=ctx.get("max_length", ""))
+        seen[name] = messages.field_error(
+            name, code, lang, min=ctx.get("min_length", ""), max=ctx.get("max_length", "")
+        )
     order = ["article_id", "name", "phone", "title", "content", "captcha_id", "captcha_answer"]
     return sorted(seen.values(), key=lambda e: order.index(e["field"]) if e["field"] in order else len(order))
 
