@@ -15,6 +15,7 @@ from service.scripts import Scripts
 from service.settings import Settings
 from service.spam import SpamScorer, load_model_safely
 from service.views import ops
+from service.views import moderation as moderation_views
 from service.web import MIDDLEWARES
 
 log = logging.getLogger(__name__)
@@ -60,5 +61,6 @@ def create_app(settings: Settings) -> web.Application:
             settings.captcha_test_code,
         )
     app.cleanup_ctx.extend([redis_ctx, model_ctx])
+    moderation_views.install(app)
     app.add_routes(ops.routes)
     return app

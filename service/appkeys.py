@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -23,6 +24,8 @@ SCRIPTS = web.AppKey("scripts", Scripts)
 SCORER: web.AppKey[SpamScorer] = web.AppKey("scorer")
 # Why the model is not ready (e.g. an artifact that failed to load); empty when it is.
 MODEL_ERROR: web.AppKey[list[str]] = web.AppKey("model_error")
+# Open server-sent event streams (their handler tasks), ended on shutdown (service.events).
+EVENT_STREAMS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("event_streams")
 
 # Per-request values set once by the edge middleware (service.web.context_middleware).
 REQUEST_ID = web.RequestKey("request_id", str)

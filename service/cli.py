@@ -113,9 +113,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.setup(settings.log_level, settings.effective_log_format.value)
     with store_url(settings) as url:
         settings = settings.model_copy(update={"redis_url": url})
-        for hook in SERVE_HOOKS:
-            hook(settings)
-        print(_banner(settings), flush=True)
+        notes = [note for hook in SERVE_HOOKS if (note := hook(settings))]
+        print(_banner(settings) + "".join(notes), flush=True)
         if settings.workers == 1:
             _serve_one(settings, reuse_port=False)
             return 0
@@ -146,7 +145,14 @@ def _serve_many(settings: Settings) -> int:
 
 
 # Functions called with the resolved settings before serving (e.g. creating the dev admin).
-SERVE_HOOKS: list[Callable[[Settings], None]] = []
+# A hook may return text to print under the banner (e.g. the dev admin's log-in).
+def _dev_admin(settings: Settings) -> str | None:
+    from service.moderators import dev_admin_hook
+
+    return dev_admin_hook(settings)
+
+
+SERVE_HOOKS: list[Callable[[Settings], str | None]] = [_dev_admin]
 
 
 # --------------------------------------------------------------------------- parser
@@ -183,6 +189,9 @@ def register_commands(sub: Any) -> None:
 
 COMMAND_MODULES: list[tuple[str, list[str]]] = [
     ("service.training", ["add_train_parser", "add_evaluate_parser"]),
+    ("service.moderators", ["add_moderators_parser"]),
+    ("service.bans", ["add_bans_parser"]),
+    ("service.retention", ["add_retention_parser"]),
 ]
 
 

@@ -7,10 +7,12 @@ no personal data.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
 
+from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -30,3 +32,57 @@ async def publish(redis: Redis, keys: Keys, kind: str, **data: Any) -> None:
 
 def _plain(value: Any) -> Any:
     return str(value) if hasattr(value, "value") else value
+
+
+HEARTBEAT_S = 15.0
+
+
+async def serve_sse(request: web.Request) -> web.StreamResponse:
+    """Stream queue events to one client over its own pub/sub connection, until it or the app goes.
+
+    The handler's task is tracked in the app so shutdown can end it (an open stream must never
+    hold up a graceful shutdown); the pub/sub connection is closed on every way out.
+    """
+    from service import appkeys
+
+    app = request.app
+    redis, keys = app[appkeys.REDIS], app[appkeys.KEYS]
+    streams = app[appkeys.EVENT_STREAMS]
+    task = asyncio.current_task()
+    resp = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    if task is not None:
+        streams.add(task)
+    try:
+        await pubsub.subscribe(keys.events_channel())
+        await resp.prepare(request)
+        await resp.write(b": connected\n\nretry: 3000\n\n")
+        while True:
+            message = await pubsub.get_message(timeout=HEARTBEAT_S)
+            if message is None:
+                await resp.write(b": keep-alive\n\n")
+                continue
+            data = message["data"]
+            kind = json.loads(data).get("type", "message")
+            await resp.write(f"event: {kind}\ndata: {data}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass  # the client left, or the app is shutting down
+    finally:
+        if task is not None:
+            streams.discard(task)
+        try:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+        except RedisError:
+            pass
+    return resp
+
+
+async def close_streams(app: web.Application) -> None:
+    """on_shutdown: end every open event stream so graceful shutdown does not wait for them."""
+    from service import appkeys
+
+    streams: set[asyncio.Task[Any]] = app[appkeys.EVENT_STREAMS]
+    for task in list(streams):
+        task.cancel()

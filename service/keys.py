@@ -66,6 +66,23 @@ class Keys:
         """Sorted set of one article's approved comment ids, by approval time (ms): the public listing."""
         return f"{self.tag(partition)}:article:{article_id}:approved"
 
+    # --- moderators and bans (review queue issue): one tag each, so MULTI/EXISTS span their keys ---
+    def moderators(self) -> str:
+        """Hash: moderator name -> JSON account (role, token hash, password hash, created_at)."""
+        return f"{self.prefix}:{{mods}}:accounts"
+
+    def moderator_tokens(self) -> str:
+        """Hash: sha256 of a token -> moderator name (tokens themselves are never stored)."""
+        return f"{self.prefix}:{{mods}}:tokens"
+
+    def ban(self, kind: str, value: str) -> str:
+        """String with a TTL: one ban ('client' address or network, or 'phone' hash) -> JSON details."""
+        return f"{self.prefix}:{{bans}}:{kind}:{value}"
+
+    def bans_index(self) -> str:
+        """Sorted set of ban keys' suffixes ('kind:value'), by expiry (ms): the admin's list."""
+        return f"{self.prefix}:{{bans}}:index"
+
     # --- single-key families ---
     def ratelimit(self, bucket: str, subject: str) -> str:
         return f"{self.prefix}:rl:{{{bucket}:{subject}}}"

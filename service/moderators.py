@@ -1,0 +1,289 @@
+"""Moderator accounts, roles and authentication.
+
+Tokens are 256 random bits, shown once when created or rotated; only their sha256 is stored
+(a stolen database does not log anyone in), looked up by that digest and compared again in
+constant time. Tokens are never logged. Every view checks access through `require`, the one
+place that knows how a request proves who it is (Bearer tokens now; the web UI's session
+cookie plugs in here later).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from service import errors
+from service.keys import Keys
+from service.settings import Settings
+
+TOKEN_PREFIX = "dyt_"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
+DEV_ADMIN = "admin"
+
+
+class Role(StrEnum):
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Moderator:
+    name: str
+    role: Role
+    created_at_ms: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def public(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role.value, "created_at_ms": self.created_at_ms}
+
+
+class ModeratorExists(errors.Conflict):
+    code = "moderator_exists"
+
+
+class ModeratorNotFound(errors.NotFound):
+    code = "moderator_not_found"
+
+
+MODERATOR = web.RequestKey("moderator", Moderator)
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)  # 32 bytes = 256 bits
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """scrypt (n=2^14, r=8, p=1), for the web UI's log-in form."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, salt_hex, digest_hex = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1, dklen=32)
+    return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+def _account(name: str, raw: str) -> tuple[Moderator, dict[str, Any]]:
+    data = json.loads(raw)
+    return Moderator(name, Role(data["role"]), int(data["created_at_ms"])), data
+
+
+def _validate_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise errors.BadRequest(
+            "a moderator name is 2-32 of a-z 0-9 _ . - starting with a letter or digit", code="invalid_name"
+        )
+
+
+async def add(redis: Redis, keys: Keys, name: str, role: Role) -> tuple[Moderator, str]:
+    """Create an account; returns it and its token (the only time the token is visible)."""
+    _validate_name(name)
+    token = new_token()
+    mod = Moderator(name, role, int(time.time() * 1000))
+    account = {"role": role.value, "created_at_ms": mod.created_at_ms, "token_sha256": token_digest(token)}
+    created = await redis.hsetnx(keys.moderators(), name, json.dumps(account))
+    if not created:
+        raise ModeratorExists("a moderator with this name exists", name=name)
+    await redis.hset(keys.moderator_tokens(), token_digest(token), name)
+    return mod, token
+
+
+async def get(redis: Redis, keys: Keys, name: str) -> Moderator:
+    raw: Any = await redis.hget(keys.moderators(), name)
+    if raw is None:
+        raise ModeratorNotFound("no such moderator", name=name)
+    return _account(name, raw)[0]
+
+
+async def list_all(redis: Redis, keys: Keys) -> list[Moderator]:
+    rows: Any = await redis.hgetall(keys.moderators())
+    return sorted((_account(n, raw)[0] for n, raw in rows.items()), key=lambda m: m.name)
+
+
+async def remove(redis: Redis, keys: Keys, name: str) -> None:
+    raw: Any = await redis.hget(keys.moderators(), name)
+    if raw is None:
+        raise ModeratorNotFound("no such moderator", name=name)
+    _, data = _account(name, raw)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hdel(keys.moderator_tokens(), data["token_sha256"])
+        pipe.hdel(keys.moderators(), name)
+        await pipe.execute()
+
+
+async def rotate(redis: Redis, keys: Keys, name: str) -> str:
+    """Replace a moderator's token (the old one stops working at once); returns the new one."""
+    raw: Any = await redis.hget(keys.moderators(), name)
+    if raw is None:
+        raise ModeratorNotFound("no such moderator", name=name)
+    _, data = _account(name, raw)
+    token = new_token()
+    old = data["token_sha256"]
+    data["token_sha256"] = token_digest(token)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hdel(keys.moderator_tokens(), old)
+        pipe.hset(keys.moderator_tokens(), data["token_sha256"], name)
+        pipe.hset(keys.moderators(), name, json.dumps(data))
+        await pipe.execute()
+    return token
+
+
+async def set_password(redis: Redis, keys: Keys, name: str, password: str) -> None:
+    raw: Any = await redis.hget(keys.moderators(), name)
+    if raw is None:
+        raise ModeratorNotFound("no such moderator", name=name)
+    _, data = _account(name, raw)
+    data["password"] = hash_password(password)
+    await redis.hset(keys.moderators(), name, json.dumps(data))
+
+
+async def authenticate_token(redis: Redis, keys: Keys, token: str) -> Moderator | None:
+    """The moderator a token belongs to, or None."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        return None
+    digest = token_digest(token)
+    name: Any = await redis.hget(keys.moderator_tokens(), digest)
+    if name is None:
+        return None
+    raw: Any = await redis.hget(keys.moderators(), name)
+    if raw is None:
+        return None
+    mod, data = _account(name, raw)
+    # The digest lookup found it; compare again in constant time so a stale index entry never counts.
+    if not hmac.compare_digest(str(data["token_sha256"]), digest):
+        return None
+    return mod
+
+
+async def require(request: web.Request, role: Role = Role.MODERATOR) -> Moderator:
+    """The moderator making this request: 401 without valid credentials, 403 without the role."""
+    from service import appkeys
+
+    mod = request.get(MODERATOR)
+    if mod is None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.Unauthorized("a moderator token is required (Authorization: Bearer <token>)")
+        mod = await authenticate_token(request.app[appkeys.REDIS], request.app[appkeys.KEYS], token.strip())
+        if mod is None:
+            raise errors.Unauthorized("the token is not valid")
+        request[MODERATOR] = mod
+    if role is Role.ADMIN and not mod.is_admin:
+        raise errors.Forbidden("this needs the admin role")
+    return mod
+
+
+# --------------------------------------------------------------------------- dev admin
+async def ensure_admin(redis: Redis, keys: Keys) -> str | None:
+    """Create the local admin when no admin exists; its token, or None when one exists."""
+    for mod in await list_all(redis, keys):
+        if mod.is_admin:
+            return None
+    try:
+        _, token = await add(redis, keys, DEV_ADMIN, Role.ADMIN)
+    except ModeratorExists:
+        # An account named admin exists without the admin role: give it a fresh token and the role.
+        raw = await redis.hget(keys.moderators(), DEV_ADMIN)
+        data = json.loads(raw or "{}")
+        data["role"] = Role.ADMIN.value
+        await redis.hset(keys.moderators(), DEV_ADMIN, json.dumps(data))
+        token = await rotate(redis, keys, DEV_ADMIN)
+    return token
+
+
+def dev_admin_hook(settings: Settings) -> str | None:
+    """`duyet serve` in development: make sure an admin exists; the log-in to print under the banner."""
+    if settings.production or settings.redis_url is None:
+        return None
+    from service import store
+
+    async def main() -> str | None:
+        redis = store.connect(str(settings.redis_url), settings)
+        try:
+            return await ensure_admin(redis, Keys(settings.key_prefix, settings.partitions))
+        finally:
+            await redis.aclose()
+
+    token = asyncio.run(main())
+    if token:
+        return (
+            "  moderator log-in (development; the token is shown only this once)\n"
+            f"    name {DEV_ADMIN}, role admin, token {token}\n"
+            "    send it as 'Authorization: Bearer <token>', or paste it into the moderator UI\n"
+        )
+    return f"  moderator log-in   an admin exists; `duyet moderators rotate {DEV_ADMIN}` prints a new token\n"
+
+
+# --------------------------------------------------------------------------- CLI
+def add_moderators_parser(sub: Any) -> None:
+    from service.cli import add_common
+
+    parser = sub.add_parser("moderators", help="manage moderator accounts and tokens")
+    add_common(parser)
+    actions = parser.add_subparsers(dest="action", required=True)
+    add_p = actions.add_parser("add", help="create a moderator and print its token once")
+    add_p.add_argument("name")
+    add_p.add_argument("--role", choices=[r.value for r in Role], default=Role.MODERATOR.value)
+    actions.add_parser("list", help="list moderators (never tokens)")
+    rm = actions.add_parser("remove", help="delete a moderator; its token stops working")
+    rm.add_argument("name")
+    rot = actions.add_parser("rotate", help="give a moderator a new token (printed once); the old one stops working")
+    rot.add_argument("name")
+    for p in (parser, add_p, rm, rot):
+        p.set_defaults(func=cmd_moderators)
+
+
+def cmd_moderators(args: argparse.Namespace) -> int:
+    from service.cli import run_with_redis, settings_from_args
+
+    settings = settings_from_args(args)
+    keys = Keys(settings.key_prefix, settings.partitions)
+
+    async def main(redis: Redis) -> int:
+        try:
+            if args.action == "add":
+                mod, token = await add(redis, keys, args.name, Role(args.role))
+                print(f"created {mod.name} ({mod.role.value}); token (shown once, keep it safe):\n{token}")
+            elif args.action == "list":
+                for mod in await list_all(redis, keys):
+                    created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(mod.created_at_ms / 1000))
+                    print(f"{mod.name}\t{mod.role.value}\t{created} UTC")
+            elif args.action == "remove":
+                await remove(redis, keys, args.name)
+                print(f"removed {args.name}")
+            elif args.action == "rotate":
+                token = await rotate(redis, keys, args.name)
+                print(f"new token for {args.name} (shown once; the old one no longer works):\n{token}")
+        except errors.DuyetError as exc:
+            print(f"duyet: {exc.message}", flush=True)
+            return 1
+        return 0
+
+    return run_with_redis(settings, main)

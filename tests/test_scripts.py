@@ -1,0 +1,242 @@
+"""Each review-queue Lua script on its own, against a real server, through its Scripts wrapper."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from redis.asyncio import Redis
+
+from service import queue
+from service.keys import Keys
+from service.scripts import Scripts
+from tests.queue_helpers import make_comment
+
+K = Keys()
+P = 0
+
+
+async def _enqueue(redis: Redis, **overrides: object) -> str:
+    cid, created = await queue.enqueue(redis, K, Scripts(redis), make_comment(**overrides))
+    assert created
+    return cid
+
+
+async def _claim(redis: Redis, who: str = "mod1", n: int = 10, lease_ms: int = 60_000) -> tuple[list[str], list[object]]:
+    return await Scripts(redis).queue_claim(
+        redis, [K.pending(P), K.claims(P), K.decisions(P)], [K.comment_prefix(P), who, n, lease_ms]
+    )
+
+
+def _decide_keys(cid: str, state: str, article: str = "bai-viet-1") -> list[str]:
+    return [
+        K.comment(P, cid),
+        K.claims(P),
+        K.pending(P),
+        K.open(P),
+        K.decisions(P),
+        K.decided(P, state),
+        K.pii(P),
+        K.article_approved(P, article),
+    ]
+
+
+async def test_enqueue_writes_hash_pending_open_and_audit(redis: Redis) -> None:
+    """QUEUE_ENQUEUE stores the comment as pending v1, indexes it and appends a 'submitted' entry."""
+    c = make_comment()
+    found, code = await Scripts(redis).queue_enqueue(
+        redis,
+        [K.comment(P, c.id), K.pending(P), K.open(P), K.decisions(P)],
+        [c.id, "1.5", c.created_at_ms, 0, c.model_version, "0.2", "article_id", "a", "content", "x"],
+    )
+    assert (found, code) == (c.id, 1)
+    h = await redis.hgetall(K.comment(P, c.id))
+    assert h["state"] == "pending" and h["version"] == "1" and h["priority"] == "1.5" and h["content"] == "x"
+    assert await redis.zscore(K.pending(P), c.id) == 1.5
+    assert await redis.zscore(K.open(P), c.id) == c.created_at_ms
+    (xid, entry), *_ = await redis.xrange(K.decisions(P))
+    assert entry["event"] == "submitted" and entry["id"] == c.id and entry["model_version"] == c.model_version
+    assert h["log"] == xid
+
+
+async def test_enqueue_with_idempotency_key_writes_once(redis: Redis) -> None:
+    """QUEUE_ENQUEUE with an idempotency key returns the first id and writes nothing the second time."""
+    s = Scripts(redis)
+    first, second = make_comment(), make_comment()
+    idem = K.idempotency(P, "k1")
+    for c, expected in ((first, (first.id, 1)), (second, (first.id, 0))):
+        found = await s.queue_enqueue(
+            redis,
+            [K.comment(P, c.id), K.pending(P), K.open(P), K.decisions(P), idem],
+            [c.id, "1", c.created_at_ms, 60, "m", "0.1", "article_id", "a"],
+        )
+        assert found == expected
+    assert await redis.exists(K.comment(P, second.id)) == 0
+    assert await redis.zcard(K.pending(P)) == 1
+    assert 0 < await redis.ttl(idem) <= 60
+
+
+async def test_enqueue_refuses_a_taken_id(redis: Redis) -> None:
+    """QUEUE_ENQUEUE answers -1 when the comment hash already exists, changing nothing."""
+    cid = await _enqueue(redis)
+    found, code = await Scripts(redis).queue_enqueue(
+        redis, [K.comment(P, cid), K.pending(P), K.open(P), K.decisions(P)], [cid, "9", 1, 0, "m", "0.9", "x", "y"]
+    )
+    assert code == -1
+    assert await redis.zscore(K.pending(P), cid) != 9
+
+
+async def test_claim_takes_most_urgent_first_and_leases(redis: Redis) -> None:
+    """QUEUE_CLAIM pops the lowest priority scores, marks them claimed (v2) and records the lease."""
+    low = await _enqueue(redis, spam_probability=0.1)
+    high = await _enqueue(redis, spam_probability=0.9)
+    expired, flat = await _claim(redis, n=1)
+    assert expired == []
+    assert flat[0] == high and int(flat[1]) == 2  # type: ignore[call-overload]
+    h = await redis.hgetall(K.comment(P, high))
+    assert h["state"] == "claimed" and h["claimed_by"] == "mod1" and int(h["lease_until"]) == int(flat[2])  # type: ignore[call-overload]
+    assert await redis.zscore(K.claims(P), high) == int(flat[2])  # type: ignore[call-overload]
+    assert await redis.zrange(K.pending(P), 0, -1) == [low]
+
+
+async def test_claim_on_empty_queue_claims_nothing(redis: Redis) -> None:
+    """QUEUE_CLAIM on an empty partition returns no claims."""
+    assert await _claim(redis) == ([], [])
+
+
+async def test_expire_returns_only_ended_leases(redis: Redis) -> None:
+    """QUEUE_EXPIRE puts claims whose lease ended back to pending (v3) and leaves live ones."""
+    a = await _enqueue(redis)
+    await _claim(redis, n=1, lease_ms=50)
+    b = await _enqueue(redis)
+    await _claim(redis, who="mod2", n=1, lease_ms=60_000)
+    await asyncio.sleep(0.1)
+    back = await Scripts(redis).queue_expire(redis, [K.claims(P), K.pending(P), K.decisions(P)], [K.comment_prefix(P), 100])
+    assert back == [a]
+    ha, hb = await redis.hgetall(K.comment(P, a)), await redis.hgetall(K.comment(P, b))
+    assert ha["state"] == "pending" and ha["version"] == "3" and "claimed_by" not in ha
+    assert hb["state"] == "claimed"
+    assert await redis.zrange(K.pending(P), 0, -1) == [a]
+    entries = [e for _, e in await redis.xrange(K.decisions(P)) if e["id"] == a]
+    assert [e["event"] for e in entries] == ["submitted", "claimed", "lease_expired"]
+
+
+async def test_claim_first_returns_expired_leases(redis: Redis) -> None:
+    """QUEUE_CLAIM returns expired leases to pending before claiming, and reports them."""
+    a = await _enqueue(redis)
+    await _claim(redis, n=1, lease_ms=20)
+    await asyncio.sleep(0.05)
+    expired, flat = await _claim(redis, who="mod2", n=1)
+    assert expired == [a] and flat[0] == a and int(flat[1]) == 4  # type: ignore[call-overload]
+
+
+async def test_decide_approves_and_indexes(redis: Redis) -> None:
+    """QUEUE_DECIDE with the current version moves a claimed comment to approved and indexes it."""
+    cid = await _enqueue(redis)
+    await _claim(redis)
+    reply = await Scripts(redis).queue_decide(
+        redis, _decide_keys(cid, "approved"), [cid, "mod1", 2, "approved", "approve", "", "ok"]
+    )
+    assert reply[:3] == ["ok", "approved", 3]
+    assert await redis.zscore(K.article_approved(P, "bai-viet-1"), cid) is not None
+    assert await redis.zscore(K.decided(P, "approved"), cid) is not None
+    assert await redis.zscore(K.pii(P), cid) is not None
+    assert await redis.zcard(K.claims(P)) == 0 and await redis.zcard(K.open(P)) == 0
+    h = await redis.hgetall(K.comment(P, cid))
+    assert h["decided_by"] == "mod1" and h["note"] == "ok" and "claimed_by" not in h
+    last = (await redis.xrevrange(K.decisions(P), count=1))[0][1]
+    assert last["event"] == "decided" and last["from"] == "claimed" and last["to"] == "approved"
+    assert last["model_version"] == "test-model-1" and float(last["spam_probability"]) == 0.2
+
+
+async def test_decide_conflicts(redis: Redis) -> None:
+    """QUEUE_DECIDE refuses a stale version, another's claim, a decided comment; unknown ids are not_found."""
+    s = Scripts(redis)
+    cid = await _enqueue(redis)
+    await _claim(redis)
+    keys = _decide_keys(cid, "rejected")
+    assert (await s.queue_decide(redis, keys, [cid, "mod2", 2, "rejected", "reject", "spam", ""]))[:2] == [
+        "conflict",
+        "claimed_by_other",
+    ]
+    assert (await s.queue_decide(redis, keys, [cid, "mod1", 1, "rejected", "reject", "spam", ""]))[:4] == [
+        "conflict",
+        "stale_version",
+        "claimed",
+        2,
+    ]
+    assert (await s.queue_decide(redis, keys, [cid, "mod1", 2, "rejected", "reject", "spam", ""]))[0] == "ok"
+    assert (await s.queue_decide(redis, keys, [cid, "mod1", 3, "rejected", "reject", "spam", ""]))[1] == "already_decided"
+    missing = queue.new_comment_id()
+    assert await s.queue_decide(redis, _decide_keys(missing, "rejected"), [missing, "m", 1, "rejected", "r", "", ""]) == [
+        "not_found"
+    ]
+
+
+async def test_release_and_renew(redis: Redis) -> None:
+    """QUEUE_RENEW extends only the holder's lease (same version); QUEUE_RELEASE returns it to pending."""
+    s = Scripts(redis)
+    cid = await _enqueue(redis)
+    _, flat = await _claim(redis, lease_ms=1000)
+    renewed = await s.queue_renew(redis, [K.comment(P, cid), K.claims(P)], [cid, "mod1", 60_000, ""])
+    assert renewed[:3] == ["ok", "claimed", 2] and int(renewed[3]) > int(flat[2])  # type: ignore[call-overload]
+    assert (await s.queue_renew(redis, [K.comment(P, cid), K.claims(P)], [cid, "mod2", 60_000, ""]))[1] == (
+        "claimed_by_other"
+    )
+    rkeys = [K.comment(P, cid), K.claims(P), K.pending(P), K.decisions(P)]
+    assert (await s.queue_release(redis, rkeys, [cid, "mod2", "", "0"]))[1] == "claimed_by_other"
+    assert (await s.queue_release(redis, rkeys, [cid, "mod1", 1, "0"]))[1] == "stale_version"
+    assert (await s.queue_release(redis, rkeys, [cid, "mod1", 2, "0"]))[:3] == ["ok", "pending", 3]
+    assert await redis.zrange(K.pending(P), 0, -1) == [cid] and await redis.zcard(K.claims(P)) == 0
+    assert (await s.queue_release(redis, rkeys, [cid, "mod1", "", "0"]))[1] == "not_claimed"
+
+
+async def test_release_by_admin_force(redis: Redis) -> None:
+    """QUEUE_RELEASE with force releases someone else's claim."""
+    cid = await _enqueue(redis)
+    await _claim(redis)
+    rkeys = [K.comment(P, cid), K.claims(P), K.pending(P), K.decisions(P)]
+    assert (await Scripts(redis).queue_release(redis, rkeys, [cid, "boss", "", "1"]))[0] == "ok"
+
+
+async def test_reopen_undoes_a_decision(redis: Redis) -> None:
+    """QUEUE_REOPEN moves an approved comment back to pending and out of every decided index."""
+    s = Scripts(redis)
+    cid = await _enqueue(redis)
+    await s.queue_decide(redis, _decide_keys(cid, "approved"), [cid, "mod1", 1, "approved", "approve", "", ""])
+    rkeys = [
+        K.comment(P, cid),
+        K.pending(P),
+        K.open(P),
+        K.decisions(P),
+        K.decided(P, "approved"),
+        K.decided(P, "rejected"),
+        K.pii(P),
+        K.article_approved(P, "bai-viet-1"),
+    ]
+    assert (await s.queue_reopen(redis, rkeys, [cid, "boss", 1, ""]))[1] == "stale_version"
+    assert (await s.queue_reopen(redis, rkeys, [cid, "boss", 2, "wrong call"]))[:3] == ["ok", "pending", 3]
+    assert await redis.zcard(K.article_approved(P, "bai-viet-1")) == 0
+    assert await redis.zcard(K.decided(P, "approved")) == 0 and await redis.zcard(K.pii(P)) == 0
+    assert await redis.zrange(K.pending(P), 0, -1) == [cid] and await redis.zrange(K.open(P), 0, -1) == [cid]
+    last = (await redis.xrevrange(K.decisions(P), count=1))[0][1]
+    assert last["event"] == "reopened" and last["from"] == "approved" and last["note"] == "wrong call"
+    assert (await s.queue_reopen(redis, rkeys, [cid, "boss", "", ""]))[1] == "not_decided"
+
+
+async def test_erase_pii_keeps_text_and_labels(redis: Redis) -> None:
+    """QUEUE_ERASE_PII drops phone, client and user agent (also from the raw snapshot) of old decisions only."""
+    s = Scripts(redis)
+    old = await _enqueue(redis)
+    await s.queue_decide(redis, _decide_keys(old, "rejected"), [old, "m", 1, "rejected", "reject", "spam", ""])
+    cutoff = int(await redis.zscore(K.pii(P), old))  # type: ignore[arg-type]
+    await asyncio.sleep(0.01)
+    new = await _enqueue(redis)
+    await s.queue_decide(redis, _decide_keys(new, "rejected"), [new, "m", 1, "rejected", "reject", "spam", ""])
+    assert await s.queue_erase_pii(redis, [K.pii(P)], [K.comment_prefix(P), cutoff, 100]) == 1
+    h = await redis.hgetall(K.comment(P, old))
+    assert not {"phone", "client", "user_agent"} & set(h)
+    assert "phone" not in json.loads(h["raw"]) and json.loads(h["raw"])["title"] == "Ý kiến"
+    assert h["content"] and h["reason"] == "spam" and h["spam_probability"] and "pii_erased_at" in h
+    assert (await redis.hgetall(K.comment(P, new)))["phone"] == "+84912345678"
+    assert await redis.zrange(K.pii(P), 0, -1) == [new]
