@@ -31,3 +31,5 @@ EVENT_STREAMS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("event_streams")
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT = web.RequestKey("client", str)  # the client address, honouring trusted proxies only
 LANG = web.RequestKey("lang", str)  # "vi" (default) or "en", from Accept-Language
+# The portal whose API key a server-to-server request carried (service.portals.portal_middleware).
+PORTAL = web.RequestKey("portal", str)

@@ -192,6 +192,7 @@ COMMAND_MODULES: list[tuple[str, list[str]]] = [
     ("service.moderators", ["add_moderators_parser"]),
     ("service.bans", ["add_bans_parser"]),
     ("service.retention", ["add_retention_parser"]),
+    ("service.portals", ["add_portals_parser"]),
 ]
 
 

@@ -83,6 +83,15 @@ class Keys:
         """Sorted set of ban keys' suffixes ('kind:value'), by expiry (ms): the admin's list."""
         return f"{self.prefix}:{{bans}}:index"
 
+    # --- portals (portal widget issue): server-to-server API keys; one tag, like moderators ---
+    def portals(self) -> str:
+        """Hash: portal name -> JSON account (key sha256, created_at)."""
+        return f"{self.prefix}:{{portals}}:accounts"
+
+    def portal_keys(self) -> str:
+        """Hash: sha256 of a portal API key -> portal name (keys themselves are never stored)."""
+        return f"{self.prefix}:{{portals}}:keys"
+
     # --- single-key families ---
     def ratelimit(self, bucket: str, subject: str) -> str:
         return f"{self.prefix}:rl:{{{bucket}:{subject}}}"
