@@ -42,6 +42,11 @@ class Keys:
         """Stream: append-only audit of every state change."""
         return f"{self.tag(partition)}:decisions"
 
+    def labels(self, partition: int) -> str:
+        """Stream: one labelled example per decision (text, label, moderator, model score), no personal data
+        (retraining issue). Written by the decide script, never erased by retention."""
+        return f"{self.tag(partition)}:labels"
+
     def idempotency(self, partition: int, client_key: str) -> str:
         """String: the answer given to one Idempotency-Key (kept in the comment's partition)."""
         return f"{self.tag(partition)}:idem:{client_key}"
@@ -109,3 +114,32 @@ class Keys:
     def model_channel(self) -> str:
         """Pub/sub channel announcing a promoted model."""
         return f"{self.prefix}:model"
+
+    # --- model registry (retraining issue): one tag, so a promotion is one MULTI ---
+    def model_artifact(self, version: str) -> str:
+        """String: one model version's skops artifact, base64 (every replica finds it without a shared disk)."""
+        return f"{self.prefix}:{{models}}:artifact:{version}"
+
+    def model_cards(self) -> str:
+        """Hash: model version -> its card (JSON)."""
+        return f"{self.prefix}:{{models}}:cards"
+
+    def model_current(self) -> str:
+        """String: the version every replica should score with (absent: the shipped file)."""
+        return f"{self.prefix}:{{models}}:current"
+
+    def model_shadow(self) -> str:
+        """String: the candidate version scoring beside the current one (shadow mode)."""
+        return f"{self.prefix}:{{models}}:shadow"
+
+    def model_history(self) -> str:
+        """List: versions that were current before, newest first (what rollback returns to)."""
+        return f"{self.prefix}:{{models}}:history"
+
+    def model_audit(self) -> str:
+        """Stream: promotions, rollbacks, retraining runs and forced promotions, with who and why."""
+        return f"{self.prefix}:{{models}}:audit"
+
+    def labels_seen(self) -> str:
+        """String: labelled examples counted at the last retraining (the N-new-labels schedule)."""
+        return f"{self.prefix}:{{models}}:labels_seen"

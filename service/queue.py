@@ -401,6 +401,7 @@ async def decide(
 ) -> Outcome:
     """Approve or reject a pending comment, or one the moderator holds, if `version` is current."""
     from service import events
+    from service.labels import label_for  # retraining issue
 
     if action is Action.REJECT and reason is None:
         raise errors.BadRequest("a rejection needs a reason", code="reason_required")
@@ -419,8 +420,9 @@ async def decide(
             keys.decided(p, state),
             keys.pii(p),
             keys.article_approved(p, article_id),
+            keys.labels(p),  # retraining issue: the labelled example is written by the same script
         ],
-        [comment_id, moderator, version, state, action, reason or "", note],
+        [comment_id, moderator, version, state, action, reason or "", note, label_for(action, reason)],
     )
     outcome = _check(comment_id, reply)
     await events.publish(

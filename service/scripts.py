@@ -137,9 +137,9 @@ QUEUE_DECIDE = (
     + """
 -- KEYS[1] = comment hash, KEYS[2] = claims zset, KEYS[3] = pending zset, KEYS[4] = open zset,
 -- KEYS[5] = decisions stream, KEYS[6] = the new state's decided zset, KEYS[7] = pii zset,
--- KEYS[8] = the article's approved zset
+-- KEYS[8] = the article's approved zset, KEYS[9] = labels stream (retraining issue)
 -- ARGV[1] = id, ARGV[2] = moderator, ARGV[3] = expected version, ARGV[4] = new state (approved|rejected),
--- ARGV[5] = action, ARGV[6] = reason, ARGV[7] = note
+-- ARGV[5] = action, ARGV[6] = reason, ARGV[7] = note, ARGV[8] = training label (service.labels.label_for)
 -- returns {'ok', state, version, at} | {'not_found'} | {'conflict', why, state, version, claimed_by}
 local st = redis.call('HMGET', KEYS[1], 'state', 'version', 'claimed_by', 'model_version', 'spam_probability')
 if not st[1] then return {'not_found'} end
@@ -162,6 +162,17 @@ if ARGV[4] == 'approved' then redis.call('ZADD', KEYS[8], now, ARGV[1]) end
 audit(KEYS[1], KEYS[5], 'event', 'decided', 'id', ARGV[1], 'at', now, 'by', ARGV[2],
   'from', st[1], 'to', ARGV[4], 'version', v, 'action', ARGV[5], 'reason', ARGV[6], 'note', ARGV[7],
   'model_version', st[4], 'spam_probability', st[5])
+-- Retraining issue: the labelled example, atomically with the decision. Text and label only: no
+-- phone, client address or user agent, so retention never needs to touch this stream.
+if KEYS[9] then
+  local ex = redis.call('HMGET', KEYS[1], 'article_id', 'name', 'title', 'content', 'signals')
+  local markup = '0'
+  local ok, sig = pcall(cjson.decode, ex[5] or '{}')
+  if ok and type(sig) == 'table' and sig['had_markup'] == true then markup = '1' end
+  redis.call('XADD', KEYS[9], '*', 'id', ARGV[1], 'article_id', ex[1] or '', 'name', ex[2] or '',
+    'title', ex[3] or '', 'content', ex[4] or '', 'had_markup', markup, 'label', ARGV[8] or '', 'action', ARGV[5],
+    'reason', ARGV[6], 'by', ARGV[2], 'at', now, 'model_version', st[4] or '', 'spam_probability', st[5] or '')
+end
 return {'ok', ARGV[4], v, now}
 """
 )

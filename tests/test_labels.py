@@ -1,0 +1,79 @@
+"""Labelled examples: every decision writes one, without personal data, and retention keeps them."""
+
+from __future__ import annotations
+
+import json
+
+from redis.asyncio import Redis
+
+from service import labels, queue, retention
+from service.keys import Keys
+from service.scripts import Scripts
+from tests.queue_helpers import enqueue_many
+
+
+def test_label_mapping() -> None:
+    """Approve is ham, spam/advertising are spam, other reasons keep their own label."""
+    assert labels.label_for("approve", None) == "ham"
+    assert labels.label_for("reject", "spam") == "spam"
+    assert labels.label_for("reject", "advertising") == "spam"
+    assert labels.label_for("reject", "abusive") == "abusive"
+    assert labels.label_for("reject", "off_topic") == "off_topic"
+
+
+async def test_decisions_become_labelled_examples(redis: Redis) -> None:
+    """Each decision appends one example with text, label, moderator, time, model version and score."""
+    keys = Keys("duyet", 2)
+    scripts = Scripts(redis)
+    ids = await enqueue_many(redis, keys, 4, content="Mua hàng giá rẻ tại shop ABC", spam_probability=0.7)
+    plan = [
+        (queue.Action.APPROVE, None),
+        (queue.Action.REJECT, queue.RejectReason.SPAM),
+        (queue.Action.REJECT, queue.RejectReason.ADVERTISING),
+        (queue.Action.REJECT, queue.RejectReason.ABUSIVE),
+    ]
+    outcomes = []
+    for cid, (action, reason) in zip(ids, plan, strict=True):
+        outcomes.append(await queue.decide(redis, keys, scripts, cid, "mod1", 1, action, reason))
+    examples = await labels.read_all(redis, keys)
+    by_id = {e.comment_id: e for e in examples}
+    assert [by_id[c].label for c in ids] == ["ham", "spam", "spam", "abusive"]
+    first = by_id[ids[0]]
+    assert first.content == "Mua hàng giá rẻ tại shop ABC"
+    assert first.name == "Nguyễn Văn A" and first.title == "Ý kiến"
+    assert first.moderator == "mod1"
+    assert first.at_ms == outcomes[0].at_ms
+    assert first.model_version == "test-model-1"
+    assert first.spam_probability == 0.7
+    assert await labels.count(redis, keys) == 4
+    assert labels.summary(examples) == {"abusive": 1, "ham": 1, "spam": 2}
+    assert [e.at_ms for e in examples] == sorted(e.at_ms for e in examples)
+
+
+async def test_examples_hold_no_personal_data_and_survive_retention(redis: Redis) -> None:
+    """The labels stream never holds phone, client or user agent; erasing personal data keeps it whole."""
+    keys = Keys()
+    scripts = Scripts(redis)
+    (cid,) = await enqueue_many(redis, keys, 1)
+    await queue.decide(redis, keys, scripts, cid, "mod1", 1, queue.Action.REJECT, queue.RejectReason.SPAM)
+    before = await redis.xrange(keys.labels(0))
+    flat = json.dumps(before, ensure_ascii=False)
+    for secret in ("+84912345678", "0912345678", "203.0.113.7", "Mozilla/5.0 test"):
+        assert secret not in flat
+    erased = await retention.run(redis, keys, scripts, days=0, now_ms=10**15)
+    assert erased == 1
+    assert await redis.hget(keys.comment(0, cid), "phone") is None
+    assert await redis.xrange(keys.labels(0)) == before
+
+
+async def test_redecided_comment_keeps_its_last_label(redis: Redis) -> None:
+    """A reopened and re-decided comment counts once, with its newest label."""
+    keys = Keys()
+    scripts = Scripts(redis)
+    (cid,) = await enqueue_many(redis, keys, 1)
+    out = await queue.decide(redis, keys, scripts, cid, "mod1", 1, queue.Action.APPROVE)
+    out = await queue.reopen(redis, keys, scripts, cid, "admin", out.version)
+    await queue.decide(redis, keys, scripts, cid, "admin", out.version, queue.Action.REJECT, queue.RejectReason.SPAM)
+    assert await labels.count(redis, keys) == 2
+    (only,) = await labels.read_all(redis, keys)
+    assert only.label == "spam" and only.moderator == "admin"
