@@ -18,6 +18,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -34,28 +35,53 @@ _TLD = (
     r"com|net|org|vn|info|xyz|top|club|io|me|co|biz|site|online|store|vip|win|bet|ly|gl|link|shop|app|"
     r"pro|tk|ml|ga|cf|live|fun|asia|us|uk|ru|cc|tv|ws|in|to|am|fm|one|bio|click|cam|tech|space|website"
 )
-_URL = re.compile(rf"https?://|www\.|\b[a-z0-9][a-z0-9-]{{0,62}}\.(?:{_TLD})\b(?:/\S*)?")
+_URL = re.compile(rf"https?://[^\s<>\"']+|www\.[^\s<>\"']+|\b[a-z0-9][a-z0-9-]{{0,62}}\.(?:{_TLD})\b(?:/[^\s<>\"']*)?")
 # Letters or digits written one by one with spaces ("w w w . x y z . c o m", "0 9 0 9 ...").
 _SPACED = re.compile(r"(?<!\S)(?:\S ){3,}\S(?!\S)")
 # "abc chấm com", "abc (dot) com", "abc [.] com" after folding.
 _DOT_WORD = re.compile(rf"\s*[\[\(]\s*(?:dot|cham|\.)\s*[\]\)]\s*|\s+(?:dot|cham)\s+(?=(?:{_TLD})\b)")
 # A Vietnamese mobile or landline number, or any run of 9+ digits with separators.
 _PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){8,10}(?!\d)|(?<!\d)\d(?:[\s.\-]?\d){8,13}(?!\d)")
+_LINK_HINT = re.compile(rf"://|www\.|\.(?:{_TLD})\b")
 _REPEAT = re.compile(r"(.)\1{3,}")
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf]")
 _WORD = re.compile(r"\w+")
 
 
+def _fold_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {ord("đ"): "d", ord("Đ"): "d"}
+    for code in range(0x00C0, 0x1F00):
+        base = unicodedata.normalize("NFD", chr(code))
+        if len(base) > 1 and base[0].isascii() and all(unicodedata.category(c) == "Mn" for c in base[1:]):
+            table[code] = base[0].lower()
+    for code in range(0x0300, 0x0370):  # stray combining marks (text is NFC, but be safe)
+        table[code] = None
+    return table
+
+
+_FOLD = _fold_table()
+
+
 def fold(text: str) -> str:
-    """Lower case, no diacritics, "đ" as "d": the form char n-grams see."""
-    decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
-    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    """Lower case, no diacritics, "đ" as "d": the form char n-grams see. One C-level pass."""
+    return text.lower().translate(_FOLD)
+
+
+def _join_spaced(m: re.Match[str]) -> str:
+    return m.group(0).replace(" ", "")
 
 
 def deobfuscate(folded: str) -> str:
     """Undo the cheap tricks that hide links and numbers from word filters."""
-    text = _SPACED.sub(lambda m: m.group(0).replace(" ", ""), folded)
-    return _DOT_WORD.sub(".", text)
+    text = _SPACED.sub(_join_spaced, folded)
+    if "dot" in text or "cham" in text or "(" in text or "[" in text:
+        text = _DOT_WORD.sub(".", text)
+    return text
+
+
+def _has_link(folded: str) -> bool:
+    # The cheap test first: most comments have no "://", "www." or ".<tld>" at all.
+    return _LINK_HINT.search(folded) is not None and _URL.search(folded) is not None
 
 
 # The signals: name -> (reason code, Vietnamese, English). A code shared by two signals gives
@@ -79,22 +105,24 @@ SIGNALS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def signals(name: str, title: str, content: str, had_markup: bool) -> list[float]:
-    """The cheap signals of one comment, each in [0, 1], in `SIGNALS` order."""
-    body = f"{title}\n{content}" if title else content
-    folded = fold(body)
-    plain = deobfuscate(folded)
-    has_link = bool(_URL.search(folded))
-    hidden_link = not has_link and bool(_URL.search(plain))
-    letters = sum(ch.isalpha() for ch in body)
-    upper = sum(ch.isupper() for ch in body)
-    digits = sum(ch.isdigit() for ch in body)
+_UPPER_LATIN = re.compile(r"[A-ZÀ-ÝĐĂÂÊÔƠƯẠ-Ỹ]")
+
+
+def signals(name: str, body: str, folded: str, plain: str, had_markup: bool) -> list[float]:
+    """The cheap signals of one comment, each in [0, 1], in `SIGNALS` order.
+
+    `body` is title and content, `folded` its `fold`, `plain` its `deobfuscate(folded)`.
+    """
+    has_link = _has_link(folded)
+    hidden_link = not has_link and plain != folded and _has_link(plain)
     n = max(len(body), 1)
-    name_folded = deobfuscate(fold(name))
+    letters = sum(map(str.isalpha, body))
+    upper = sum(map(str.isupper, body)) if letters >= 8 else 0
+    digits = sum(map(str.isdigit, body))
     return [
         float(has_link),
         float(hidden_link),
-        float(bool(_PHONE.search(plain))),
+        float(digits >= 9 and _PHONE.search(plain) is not None),
         min(digits / n * 4.0, 1.0),
         upper / letters if letters >= 8 else 0.0,
         min(len(_REPEAT.findall(body)) / 2.0, 1.0),
@@ -104,8 +132,8 @@ def signals(name: str, title: str, content: str, had_markup: bool) -> list[float
         float(len(body) < 25),
         min(math.log1p(len(body)) / 8.0, 1.0),
         min(body.count("\n") / 10.0, 1.0),
-        float(any(ch.isdigit() for ch in name)),
-        float(bool(_URL.search(name_folded))),
+        float(any(map(str.isdigit, name))),
+        float(bool(name) and _has_link(deobfuscate(fold(name)))),
         float(len(name) > 30),
     ]
 
@@ -118,90 +146,248 @@ def records(rows: Sequence[tuple[str, str, str, bool]]) -> npt.NDArray[Any]:
     return out
 
 
+_WHITE = re.compile(r"\s\s+")
+_TOKEN = re.compile(r"(?u)\b\w+\b")
+
+
+def char_grams(text: str, lo: int, hi: int) -> list[str]:
+    """sklearn's `analyzer="char"` n-grams, in one comprehension per n."""
+    text = _WHITE.sub(" ", text)
+    size = len(text)
+    return [text[i:i + n] for n in range(lo, min(hi, size) + 1) for i in range(size - n + 1)]
+
+
+def char_wb_grams(text: str, lo: int, hi: int) -> list[str]:
+    """sklearn's `analyzer="char_wb"` n-grams (a word shorter than n counts once, whole)."""
+    out: list[str] = []
+    for word in _WHITE.sub(" ", text).split():
+        w = f" {word} "
+        size = len(w)
+        for n in range(lo, hi + 1):
+            if size <= n:
+                out.append(w)
+                break
+            out.extend([w[i:i + n] for i in range(size - n + 1)])
+    return out
+
+
+def word_grams(text: str, lo: int, hi: int) -> list[str]:
+    """sklearn's `analyzer="word"` n-grams with our token pattern."""
+    tokens = _TOKEN.findall(text)
+    if hi == 1:
+        return tokens
+    out = list(tokens) if lo == 1 else []
+    for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
+        out.extend([" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)])
+    return out
+
+
+def _analyze(vec: TfidfVectorizer, text: str) -> list[str]:
+    lo, hi = vec.ngram_range
+    if vec.analyzer == "char":
+        return char_grams(text, lo, hi)
+    if vec.analyzer == "char_wb":
+        return char_wb_grams(text, lo, hi)
+    return word_grams(text, lo, hi)
+
+
+Triples = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+
+
+# Character n-grams by rolling hash, in numpy: Python slicing costs ~0.3 µs a gram here, and a
+# 100-character comment has ~450 of them. The vocabulary's n-grams are hashed the same way once,
+# at fit time; a 64-bit hash makes a false match with an unseen n-gram practically impossible
+# (and a test checks the result against sklearn's own transform).
+_P = 0x100000001B3
+_MASK = (1 << 64) - 1
+_LEN_SALT = 0x9E3779B97F4A7C15
+
+HashIndex = tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]
+
+
+def _hash_gram(gram: str) -> int:
+    h = 0
+    for ch in gram:
+        h = (h * _P + ord(ch) + 1) & _MASK
+    return h ^ ((len(gram) * _LEN_SALT) & _MASK)
+
+
+def hash_index(vec: TfidfVectorizer) -> HashIndex:
+    """Sorted hashes of a fitted vectorizer's n-grams, and their columns."""
+    items = sorted((_hash_gram(g), j) for g, j in vec.vocabulary_.items())
+    hashes = np.asarray([h for h, _ in items], dtype=np.uint64)
+    if len(hashes) > 1 and bool((hashes[1:] == hashes[:-1]).any()):
+        raise ValueError("two n-grams of the vocabulary share a hash")  # never seen; refuse rather than guess
+    return hashes, np.asarray([j for _, j in items], dtype=np.int64)
+
+
+def _hashed_char_grams(vec: TfidfVectorizer, docs: Sequence[str], index: HashIndex) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(row, column) of every in-vocabulary `analyzer="char"` n-gram of `docs`; -1 if unknown."""
+    lo, hi = vec.ngram_range
+    texts = [_WHITE.sub(" ", d) for d in docs]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    total = len(codes)
+    row = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    # Characters left in the document from each position (so an n-gram never crosses documents).
+    left = np.repeat(np.cumsum(lengths), lengths) - np.arange(total, dtype=np.int64)
+    h = np.zeros(total, dtype=np.uint64)
+    p, one = np.uint64(_P), np.uint64(1)
+    rows_out, keys_out = [], []
+    for n in range(1, hi + 1):
+        if n > total:
+            break
+        h[: total - n + 1] = h[: total - n + 1] * p + codes[n - 1:] + one
+        if n >= lo:
+            ok = left >= n
+            rows_out.append(row[ok])
+            keys_out.append(h[ok] ^ np.uint64((n * _LEN_SALT) & _MASK))
+    if not keys_out:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    keys = np.concatenate(keys_out)
+    hashes, columns = index
+    pos = np.minimum(np.searchsorted(hashes, keys), len(hashes) - 1)
+    cols = np.where(hashes[pos] == keys, columns[pos], -1)
+    return np.concatenate(rows_out), cols
+
+
+def tfidf_triples(vec: TfidfVectorizer, docs: Sequence[str], index: HashIndex | None = None) -> Triples:
+    """(row, column, value) of `vec.transform(docs)` for a fitted sublinear, L2-normalised
+    TfidfVectorizer, in plain numpy: scipy.sparse costs ~0.1 ms a call, too much for serving one
+    comment; a test checks the numbers against sklearn's."""
+    if vec.analyzer == "char" and index is not None:
+        rows, cols = _hashed_char_grams(vec, docs, index)
+    else:
+        grams = [_analyze(vec, doc) for doc in docs]
+        lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        total = int(lengths.sum())
+        cols = np.fromiter(map(vec.vocabulary_.get, chain.from_iterable(grams), repeat(-1)),
+                           dtype=np.int64, count=total)
+        rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
+    known = cols >= 0
+    width = len(vec.vocabulary_)
+    keys, counts = np.unique(rows[known] * width + cols[known], return_counts=True)
+    rows, cols = keys // width, keys % width
+    vals = counts.astype(np.float64)
+    if vec.sublinear_tf:
+        vals = np.log(vals) + 1.0
+    vals *= np.asarray(vec.idf_, dtype=np.float64)[cols]
+    norms = np.sqrt(np.bincount(rows, weights=vals * vals, minlength=len(docs)))
+    vals /= norms[rows]
+    return rows, cols, vals
+
+
 class CommentFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Comment records -> sparse matrix: folded char n-grams | word n-grams | name chars | signals.
 
-    Every block but the signals is L2-normalised TF-IDF; `*_weight` scale the blocks against
-    each other (a linear model's regularisation treats all columns alike).
+    Every block but the signals is L2-normalised TF-IDF; `name_weight` and `signal_weight` scale
+    their blocks against the text (a linear model's regularisation treats all columns alike).
     """
 
     def __init__(
         self,
+        char_analyzer: str = "char",
         char_ngrams: tuple[int, int] = (1, 5),
         word_ngrams: tuple[int, int] = (1, 2),
         min_df: int = 1,
         name_weight: float = 0.5,
         signal_weight: float = 1.0,
     ) -> None:
+        self.char_analyzer = char_analyzer
         self.char_ngrams = char_ngrams
         self.word_ngrams = word_ngrams
         self.min_df = min_df
         self.name_weight = name_weight
         self.signal_weight = signal_weight
 
-    # -- the three text views
     @staticmethod
-    def _views(X: npt.NDArray[Any]) -> tuple[list[str], list[str], list[str]]:
-        folded, words, names = [], [], []
-        for name, title, content, _markup in X:
-            body = f"{title}\n{content}" if title else str(content)
-            folded.append(deobfuscate(fold(body)))
-            words.append(body.lower())
+    def _views(X: npt.NDArray[Any]) -> tuple[list[str], list[str], list[str], npt.NDArray[np.float32]]:
+        """Per row: folded de-obfuscated body, lower-cased body, bracketed folded name, signals."""
+        plains, lowers, names, sig = [], [], [], []
+        for name, title, content, markup in X:
+            name, title, content = str(name), str(title), str(content)
+            body = f"{title}\n{content}" if title else content
+            folded = fold(body)
+            plain = deobfuscate(folded)
+            plains.append(plain)
+            lowers.append(body.lower())
             # Bracketed so an empty name is a feature too (and the vocabulary is never empty).
-            names.append(f"<{fold(str(name))}>")
-        return folded, words, names
+            names.append(f"<{fold(name)}>")
+            sig.append(signals(name, body, folded, plain, bool(markup)))
+        return plains, lowers, names, np.asarray(sig, dtype=np.float32).reshape(len(X), len(SIGNALS))
 
     def fit(self, X: npt.NDArray[Any], y: Any = None) -> CommentFeatures:
-        folded, words, names = self._views(X)
-        self.char_ = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=self.char_ngrams, sublinear_tf=True, min_df=self.min_df,
-            lowercase=False, dtype=np.float32,
-        ).fit(folded)
-        self.word_ = TfidfVectorizer(
-            analyzer="word", ngram_range=self.word_ngrams, sublinear_tf=True, min_df=self.min_df,
-            lowercase=False, token_pattern=r"(?u)\b\w+\b", dtype=np.float32,
-        ).fit(words)
-        self.name_ = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=self.min_df,
-            lowercase=False, dtype=np.float32,
-        ).fit(names)
+        plains, lowers, names, _ = self._views(X)
+        common: dict[str, Any] = {"sublinear_tf": True, "min_df": self.min_df, "lowercase": False,
+                                  "dtype": np.float32}
+        self.char_ = TfidfVectorizer(analyzer=self.char_analyzer, ngram_range=self.char_ngrams, **common)
+        self.char_.fit(plains)
+        self.word_ = TfidfVectorizer(analyzer="word", ngram_range=self.word_ngrams,
+                                     token_pattern=r"(?u)\b\w+\b", **common).fit(lowers)
+        self.name_ = TfidfVectorizer(analyzer="char", ngram_range=(2, 4), **common).fit(names)
+        self.char_index_ = hash_index(self.char_) if self.char_analyzer == "char" else None
+        self.name_index_ = hash_index(self.name_)
         names_out = [f"c:{f}" for f in self.char_.get_feature_names_out()]
         names_out += [f"w:{f}" for f in self.word_.get_feature_names_out()]
         names_out += [f"n:{f}" for f in self.name_.get_feature_names_out()]
         names_out += [f"s:{s}" for s in SIGNALS]
         self.feature_names_ = np.asarray(names_out, dtype=object)
-        self.block_starts_ = (
-            0,
-            len(self.char_.vocabulary_),
-            len(self.char_.vocabulary_) + len(self.word_.vocabulary_),
-            len(self.char_.vocabulary_) + len(self.word_.vocabulary_) + len(self.name_.vocabulary_),
-        )
+        n_char, n_word, n_name = (len(v.vocabulary_) for v in (self.char_, self.word_, self.name_))
+        self.block_starts_ = (0, n_char, n_char + n_word, n_char + n_word + n_name)
         return self
 
+    def triples(self, X: npt.NDArray[Any]) -> tuple[Triples, npt.NDArray[np.float32]]:
+        """The text blocks as (row, global column, value) and the signals as a dense matrix."""
+        plains, lowers, names, sig = self._views(X)
+        parts = [(tfidf_triples(self.char_, plains, self.char_index_), 1.0, self.block_starts_[0]),
+                 (tfidf_triples(self.word_, lowers), 1.0, self.block_starts_[1]),
+                 (tfidf_triples(self.name_, names, self.name_index_), self.name_weight, self.block_starts_[2])]
+        rows = np.concatenate([p[0] for p, _, _ in parts])
+        cols = np.concatenate([p[1] + start for p, _, start in parts])
+        vals = np.concatenate([p[2] * w for p, w, _ in parts])
+        return (rows, cols, vals), sig * np.float32(self.signal_weight)
+
     def transform(self, X: npt.NDArray[Any]) -> sparse.csr_matrix:
-        folded, words, names = self._views(X)
-        sig = np.asarray(
-            [signals(str(n), str(t), str(c), bool(m)) for n, t, c, m in X], dtype=np.float32
-        ).reshape(len(X), len(SIGNALS))
-        blocks = [
-            self.char_.transform(folded),
-            self.word_.transform(words),
-            self.name_.transform(names) * np.float32(self.name_weight),
-            sparse.csr_matrix(sig * np.float32(self.signal_weight)),
-        ]
-        return sparse.hstack(blocks, format="csr", dtype=np.float32)
+        (rows, cols, vals), sig = self.triples(X)
+        start = self.block_starts_[3]
+        sig_rows, sig_cols = np.nonzero(sig)
+        shape = (len(X), start + len(SIGNALS))
+        return sparse.csr_matrix(
+            (np.concatenate([vals, sig[sig_rows, sig_cols]]).astype(np.float32),
+             (np.concatenate([rows, sig_rows]), np.concatenate([cols, sig_cols + start]))),
+            shape=shape,
+        )
 
     def get_feature_names_out(self, input_features: Any = None) -> npt.NDArray[Any]:
-        return self.feature_names_  # type: ignore[no-any-return]
+        names: npt.NDArray[Any] = self.feature_names_
+        return names
 
 
 # Types the artifact may contain beyond skops' defaults, listed one by one: loading refuses
 # anything else, so a swapped file cannot make us instantiate an unexpected class.
-TRUSTED_TYPES: tuple[str, ...] = (
-    "service.features.CommentFeatures",
-)
+TRUSTED_TYPES: tuple[str, ...] = ("service.features.CommentFeatures",)
 
 
 def words_of(text: str) -> list[str]:
     """The words of a text, as a moderator would highlight them."""
     return _WORD.findall(text)
+
+
+def spans(kind: str, folded: str) -> list[tuple[int, int]]:
+    """Where a signal shows in the folded text (aligned with the original, see `aligned_fold`)."""
+    if kind == "link":
+        return [m.span() for m in _URL.finditer(folded)]
+    if kind == "link_hidden":
+        return [m.span() for m in _SPACED.finditer(folded) if _URL.search(deobfuscate(m.group(0)))]
+    if kind == "phone":
+        return [m.span() for m in _PHONE.finditer(folded)]
+    if kind == "repeated":
+        return [m.span() for m in _REPEAT.finditer(folded)]
+    return []
+
+
+def aligned_fold(text: str) -> str | None:
+    """`fold(text)` if it keeps every character at its place (true of Vietnamese), else None."""
+    folded = fold(text)
+    return folded if len(folded) == len(text) else None

@@ -1,17 +1,51 @@
-"""INTERIM placeholder with the agreed interface; the spam-model work replaces this file.
+"""The spam model at serving time: load it safely, score comments in micro-batches, explain scores.
 
-Until a real model artifact exists, loading fails cleanly and the service stays not ready.
+The artifact is a skops file (no pickle): loading refuses any type not listed in `TRUSTED`, and
+refuses a file whose SHA-256 differs from the one in its model card (`<artifact>.card.json`).
+Whatever goes wrong, `load_model_safely` returns an error message instead of raising, so a bad
+file leaves the service running and not ready, never crashed.
+
+The score orders the review queue; the reasons tell the moderator why. Neither ever decides alone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from service.features import SIGNALS, TRUSTED_TYPES, CommentFeatures, aligned_fold, records, spans
+
+log = logging.getLogger(__name__)
+
+# Every type the artifact may hold beyond skops' built-in safe set, one by one. A file naming
+# anything else is refused before a single object is built.
+TRUSTED: tuple[str, ...] = (
+    *TRUSTED_TYPES,
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.model_selection._split.StratifiedKFold",
+)
+
+VERDICTS = ("ham", "suspect", "spam")
+MAX_REASONS = 4
+MAX_TERMS = 5
+# A reason is shown only if it moved the decision score at least this much towards spam.
+MIN_CONTRIBUTION = 0.05
+
 
 @dataclass(frozen=True)
 class SpamInput:
+    """One comment's fields, already normalised by `service.text.normalise`."""
+
     name: str
     title: str
     content: str
@@ -24,63 +58,377 @@ class Reason:
     code: str
     vi: str
     en: str
-    terms: tuple[str, ...] = ()
+    terms: tuple[str, ...] = ()  # substrings of the comment that drove the score, to highlight
 
 
 @dataclass(frozen=True)
 class SpamScore:
     probability: float
-    verdict: str
+    verdict: str  # "ham" | "suspect" | "spam"
     reasons: tuple[Reason, ...]
     model_version: str
 
 
 class ModelNotReady(Exception):
-    pass
+    """No model is loaded: the caller should answer 503 and try again later."""
 
 
 class ModelLoadError(Exception):
-    pass
+    """The artifact is missing, corrupt, tampered with, or holds types we do not trust."""
+
+
+def card_path(artifact: Path) -> Path:
+    """The model card lives beside the artifact: `spam-model.skops` -> `spam-model.card.json`."""
+    return artifact.with_suffix(".card.json")
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    card_file = card_path(path)
+    try:
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"model card {card_file} is missing; refusing an artifact nobody vouched for") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"model card {card_file} is unreadable: {exc}") from exc
+    if not isinstance(card, dict):
+        raise ModelLoadError(f"model card {card_file} is not a JSON object")
+    return card
+
+
+def _thresholds(card: dict[str, Any], where: Path) -> dict[str, float]:
+    try:
+        t = {"suspect": float(card["thresholds"]["suspect"]), "spam": float(card["thresholds"]["spam"])}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"model card {card_path(where)} has no valid thresholds: {exc!r}") from exc
+    if not 0.0 <= t["suspect"] <= t["spam"] <= 1.0:
+        raise ModelLoadError(f"model card {card_path(where)}: expected 0 <= suspect <= spam <= 1, got {t}")
+    return t
 
 
 class SpamModel:
-    version = "none"
-    card: dict[str, Any] = {}
+    """A loaded, verified model: `score_batch` turns comments into scores with reasons."""
+
+    def __init__(self, model: Any, card: dict[str, Any], thresholds: dict[str, float]) -> None:
+        try:
+            calibrated = model.calibrated_classifiers_[0]
+            pipeline = calibrated.estimator
+            self._features: CommentFeatures = pipeline.named_steps["features"]
+            linear = pipeline.named_steps["linear"]
+            self._coef: npt.NDArray[np.float64] = np.asarray(linear.coef_, dtype=np.float64).ravel()
+            self._intercept = float(np.asarray(linear.intercept_).ravel()[0])
+            self._calibrator = calibrated.calibrators[0]
+            self._names: npt.NDArray[Any] = self._features.get_feature_names_out()
+        except (AttributeError, KeyError, IndexError, TypeError) as exc:
+            raise ModelLoadError(f"the artifact is not a calibrated duyet pipeline: {exc!r}") from exc
+        if len(self._names) != len(self._coef):
+            raise ModelLoadError(f"feature count {len(self._names)} != coefficient count {len(self._coef)}")
+        self.card = card
+        self.version: str = str(card.get("version", "unknown"))
+        self.thresholds = thresholds
+        starts = self._features.block_starts_
+        self._signal_start = int(starts[3])
+        self._name_start = int(starts[2])
 
     @classmethod
     def load(cls, path: Path) -> SpamModel:
-        raise ModelLoadError(f"no model artifact at {path} yet")
+        """Verify and load an artifact; raise `ModelLoadError` saying what was wrong."""
+        import skops.io as sio
+
+        path = Path(path)
+        card = _read_card(path)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise ModelLoadError(f"no model artifact at {path}") from exc
+        except OSError as exc:
+            raise ModelLoadError(f"cannot read model artifact {path}: {exc}") from exc
+        expected = str(card.get("artifact_sha256", ""))
+        actual = hashlib.sha256(blob).hexdigest()
+        if not expected:
+            raise ModelLoadError(f"model card {card_path(path)} has no artifact_sha256")
+        if actual != expected:
+            raise ModelLoadError(
+                f"{path} does not match its model card (sha256 {actual[:12]}…, card says {expected[:12]}…): "
+                "the file was changed or replaced; refusing it")
+        try:
+            untrusted = sio.get_untrusted_types(data=blob)
+        except Exception as exc:  # a corrupt zip or schema: any parser error means "not loadable"
+            raise ModelLoadError(f"{path} is not a readable skops file: {exc!r}") from exc
+        unexpected = sorted(set(untrusted) - set(TRUSTED))
+        if unexpected:
+            raise ModelLoadError(f"{path} holds types outside the trusted list, refusing: {unexpected}")
+        try:
+            model = sio.loads(blob, trusted=list(TRUSTED))
+        except Exception as exc:
+            raise ModelLoadError(f"{path} could not be loaded: {exc!r}") from exc
+        return cls(model, card, _thresholds(card, path))
+
+    # ------------------------------------------------------------------ scoring
+    def _decision(self, rows: list[tuple[str, str, str, bool]]) -> tuple[Any, npt.NDArray[np.float64]]:
+        """Decision scores without scipy.sparse (its per-call cost would dominate one comment)."""
+        (r, c, v), sig = self._features.triples(records(rows))
+        contrib = v * self._coef[c]
+        text_part = np.bincount(r, weights=contrib, minlength=len(rows))
+        sig_part = sig.astype(np.float64) @ self._coef[self._signal_start:]
+        d = np.asarray(text_part + sig_part + self._intercept, dtype=np.float64)
+        return (r, c, contrib, sig), d
+
+    def _proba(self, d: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        # Platt scaling as sklearn's _SigmoidCalibration.predict computes it, minus its checks.
+        a, b = float(self._calibrator.a_), float(self._calibrator.b_)
+        return np.asarray(1.0 / (1.0 + np.exp(a * d + b)), dtype=np.float64)
+
+    def probabilities(self, rows: list[tuple[str, str, str, bool]], batch: int = 512) -> npt.NDArray[np.float64]:
+        """Calibrated spam probabilities of normalised records (name, title, content, had_markup)."""
+        out = np.zeros(len(rows), dtype=np.float64)
+        for start in range(0, len(rows), batch):
+            _, d = self._decision(rows[start:start + batch])
+            out[start:start + batch] = self._proba(d)
+        return out
+
+    def verdict(self, probability: float) -> str:
+        if probability >= self.thresholds["spam"]:
+            return "spam"
+        if probability >= self.thresholds["suspect"]:
+            return "suspect"
+        return "ham"
 
     def score_batch(self, inputs: list[SpamInput]) -> list[SpamScore]:
-        raise ModelNotReady("no model")
+        """Score comments (CPU-bound; the async wrapper runs it in a thread)."""
+        if not inputs:
+            return []
+        rows = [(i.name, i.title, i.content, i.had_markup) for i in inputs]
+        (r, c, contrib, sig), d = self._decision(rows)
+        proba = self._proba(d)
+        order = np.argsort(r, kind="stable")
+        r, c, contrib = r[order], c[order], contrib[order]
+        bounds = np.searchsorted(r, np.arange(len(inputs) + 1))
+        sig_contrib = sig.astype(np.float64) * self._coef[self._signal_start:]
+        out: list[SpamScore] = []
+        for k, inp in enumerate(inputs):
+            lo, hi = bounds[k], bounds[k + 1]
+            p = float(proba[k])
+            reasons = self._explain(inp, c[lo:hi], contrib[lo:hi], sig_contrib[k])
+            out.append(SpamScore(round(p, 6), self.verdict(p), reasons, self.version))
+        return out
+
+    # ------------------------------------------------------------------ explanations
+    def _explain(self, inp: SpamInput, cols: npt.NDArray[np.int64], contrib: npt.NDArray[np.float64],
+                 sig_contrib: npt.NDArray[np.float64]) -> tuple[Reason, ...]:
+        """The features that pushed this comment towards spam, grouped into readable reasons."""
+        scores: dict[str, float] = {}
+        for name, value in zip(SIGNALS, sig_contrib.tolist(), strict=True):
+            if value > 0:
+                code = SIGNALS[name][0]
+                scores[code] = scores.get(code, 0.0) + value
+        keep = contrib > 0
+        cols, contrib = cols[keep], contrib[keep]
+        is_name = cols >= self._name_start
+        if is_name.any():
+            scores["name"] = float(contrib[is_name].sum())
+        if (~is_name).any():
+            scores["words"] = float(contrib[~is_name].sum())
+        cols, contrib = cols[~is_name], contrib[~is_name]
+        if len(cols) > 4 * MAX_TERMS:
+            top = np.argpartition(-contrib, 4 * MAX_TERMS)[:4 * MAX_TERMS]
+            cols, contrib = cols[top], contrib[top]
+        body = f"{inp.title}\n{inp.content}" if inp.title else inp.content
+        folded = aligned_fold(body)
+        lower = body.lower()
+        words: dict[str, float] = {}
+        for j, value in zip(cols.tolist(), contrib.tolist(), strict=True):
+            term = self._term(str(self._names[j]), body, lower, folded)
+            if term:
+                words[term] = words.get(term, 0.0) + value
+        reasons: list[Reason] = []
+        ranked = [code for code, total in sorted(scores.items(), key=lambda kv: -kv[1]) if total >= MIN_CONTRIBUTION]
+        # The words are what a moderator reads first: never crowded out by generic signals.
+        shown = ranked[:MAX_REASONS] + (["words"] if "words" in ranked[MAX_REASONS:] else [])
+        for code in shown:
+            if code == "words":
+                terms = _pick_terms(words, body, folded)
+                if not terms:
+                    continue
+                listed = ", ".join(terms)
+                reasons.append(Reason("words", f"từ ngữ: {listed}", f"words: {listed}", terms))
+            elif code == "name":
+                reasons.append(Reason("name", "tên người gửi giống tên spam", "the name looks like spam",
+                                      (inp.name,) if inp.name else ()))
+            else:
+                vi, en = _SIGNAL_TEXT[code]
+                reasons.append(Reason(code, vi, en, self._signal_terms(code, body, folded, inp.name)))
+        return tuple(reasons)
+
+    @staticmethod
+    def _term(feature: str, body: str, lower: str, folded: str | None) -> str | None:
+        """The word of the comment a word or character n-gram came from."""
+        kind, gram = feature[:2], feature[2:]
+        if kind == "w:":
+            pos = lower.find(gram)
+            return body[pos:pos + len(gram)] if pos >= 0 and len(lower) == len(body) else gram
+        if folded is None:
+            return None
+        core = gram.strip()
+        if len(core) < 3:
+            return None  # one or two letters say nothing a moderator can use
+        pos = folded.find(core)
+        if pos < 0:
+            return None
+        start, end = pos, pos + len(core)
+        while start > 0 and body[start - 1].isalnum():
+            start -= 1
+        while end < len(body) and body[end].isalnum():
+            end += 1
+        return body[start:end]
+
+    @staticmethod
+    def _signal_terms(code: str, body: str, folded: str | None, name: str) -> tuple[str, ...]:
+        if code in ("name_digits", "name_link", "name_long"):
+            return (name,) if name else ()
+        if folded is None:
+            return ()
+        found = [body[a:b].strip() for a, b in spans(code, folded)]
+        return tuple(dict.fromkeys(t for t in found if t))[:MAX_TERMS]
 
 
+def _pick_terms(words: dict[str, float], body: str, folded: str | None) -> tuple[str, ...]:
+    """The strongest words, without parts of links or numbers (their own reasons name them) and
+    without a word already inside a chosen phrase ("vay" when "vay tiền" is there)."""
+    covered = ""
+    if folded is not None:
+        covered = " ".join(body[a:b].lower() for kind in ("link", "phone") for a, b in spans(kind, folded))
+    chosen: list[str] = []
+    for term, _ in sorted(words.items(), key=lambda kv: -kv[1]):
+        low = term.lower()
+        if low in covered or low.isdigit():
+            continue
+        if any(f" {low} " in f" {c.lower()} " for c in chosen):
+            continue
+        chosen = [c for c in chosen if f" {c.lower()} " not in f" {low} "] + [term]
+        if len(chosen) >= MAX_TERMS:
+            break
+    return tuple(chosen)
+
+
+_SIGNAL_TEXT: dict[str, tuple[str, str]] = {code: (vi, en) for code, vi, en in SIGNALS.values()}
+
+
+# ---------------------------------------------------------------------- serving
 class SpamScorer:
+    """Async front of a `SpamModel`: concurrent `score` calls share micro-batches, computed in a
+    worker thread so the event loop keeps serving while a batch is scored."""
+
     def __init__(self, model: SpamModel | None = None, max_batch: int = 64, max_wait_ms: float = 2.0) -> None:
         self._model = model
+        self._max_batch = max(1, max_batch)
+        self._max_wait = max(0.0, max_wait_ms) / 1000.0
+        self._queue: asyncio.Queue[tuple[SpamInput, asyncio.Future[SpamScore]]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
+        # Counters for metrics and tests: how many batches ran, and how many comments they held.
+        self.batches = 0
+        self.scored = 0
 
     @property
     def ready(self) -> bool:
-        return self._model is not None
+        return self._model is not None and not self._closed
 
     @property
     def version(self) -> str | None:
-        return self._model.version if self._model else None
+        model = self._model
+        return model.version if model is not None else None
+
+    @property
+    def model(self) -> SpamModel | None:
+        return self._model
 
     def swap(self, model: SpamModel) -> None:
+        """Switch models atomically: a batch already taken finishes with the model it started with."""
         self._model = model
 
     async def score(self, inp: SpamInput) -> SpamScore:
-        if self._model is None:
+        if self._model is None or self._closed:
             raise ModelNotReady("the spam model is not loaded")
-        return self._model.score_batch([inp])[0]
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spam-score")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="spam-scorer")
+        future: asyncio.Future[SpamScore] = asyncio.get_running_loop().create_future()
+        await self._queue.put((inp, future))
+        return await future
+
+    async def _collect(self) -> list[tuple[SpamInput, asyncio.Future[SpamScore]]]:
+        assert self._queue is not None
+        batch = [await self._queue.get()]
+        await asyncio.sleep(0)  # let requests that arrived together join
+        while len(batch) < self._max_batch and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        if 1 < len(batch) < self._max_batch and self._max_wait > 0:
+            # Concurrency is happening: wait briefly for the rest of the burst.
+            deadline = asyncio.get_running_loop().time() + self._max_wait
+            while len(batch) < self._max_batch:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._collect()
+            live = [(inp, fut) for inp, fut in batch if not fut.done()]
+            model = self._model  # taken once: a swap during the batch does not split it
+            if not live:
+                continue
+            if model is None:
+                for _, fut in live:
+                    fut.set_exception(ModelNotReady("the spam model is not loaded"))
+                continue
+            try:
+                scores = await loop.run_in_executor(self._executor, model.score_batch, [i for i, _ in live])
+            except Exception as exc:  # a scoring bug must fail these requests, not the scorer
+                log.exception("spam scoring failed for a batch of %d", len(live))
+                for _, fut in live:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            self.batches += 1
+            self.scored += len(live)
+            for (_, fut), result in zip(live, scores, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
 
     async def close(self) -> None:
-        return None
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._queue is not None:
+            while not self._queue.empty():
+                _, fut = self._queue.get_nowait()
+                if not fut.done():
+                    fut.set_exception(ModelNotReady("the spam scorer is shutting down"))
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
 
-def load_model_safely(path: Path) -> tuple[SpamModel | None, str | None]:
+def load_model_safely(path: Path | str) -> tuple[SpamModel | None, str | None]:
+    """Start-up helper: (model, None) or (None, a one-line reason). Never raises."""
     try:
-        return SpamModel.load(path), None
+        return SpamModel.load(Path(path)), None
     except ModelLoadError as exc:
         return None, str(exc)
+    except Exception as exc:  # the service must stay up (not ready) whatever the file holds
+        log.exception("unexpected error loading the spam model from %s", path)
+        return None, f"unexpected error loading {path}: {exc!r}"
+
