@@ -143,3 +143,7 @@ class Keys:
     def labels_seen(self) -> str:
         """String: labelled examples counted at the last retraining (the N-new-labels schedule)."""
         return f"{self.prefix}:{{models}}:labels_seen"
+
+    def retrain_lock(self) -> str:
+        """String with a TTL: held by the one replica running a scheduled retraining."""
+        return f"{self.prefix}:{{models}}:retrain_lock"

@@ -69,6 +69,13 @@ class Settings(BaseModel):
 
     # --- model ---
     model_path: Path = Field(DEFAULT_MODEL, description="a path to a .skops model artifact")
+    # --- retraining --- (retraining issue)
+    retrain_holdout_share: float = Field(0.2, ge=0.05, le=0.5, description="newest share of labels held out, 0.05-0.5")
+    retrain_fpr: float = Field(0.01, gt=0, lt=0.5, description="false-positive rate spam recall is judged at")
+    retrain_margin_f1: float = Field(0.0, ge=0, le=0.2, description="macro-F1 a challenger may lose, 0-0.2")
+    retrain_margin_recall: float = Field(0.0, ge=0, le=0.2, description="spam recall a challenger may lose, 0-0.2")
+    retrain_every_labels: int = Field(0, ge=0, description="retrain after this many new labels (0: never)")
+    retrain_check_seconds: float = Field(60.0, gt=0, le=86400, description="seconds between label-count checks")
 
     # --- captcha --- (captcha issue)
     captcha_test_code: str | None = Field(None, min_length=1, max_length=16, description="a fixed code (test mode)")

@@ -1,0 +1,391 @@
+"""Retraining: seed corpus + moderators' labels -> a challenger, judged against the current model.
+
+Both models are scored on the same held-out data: the newest share of decisions by time (what
+the service will see next) plus the seed corpus' test split. The challenger is trained on the
+rest (seed train split + older decisions). It is promoted only if it is not worse than the
+current model on macro-F1 and on spam recall at a fixed false-positive rate, each within a
+configurable margin (`DUYET_RETRAIN_MARGIN_F1`, `DUYET_RETRAIN_MARGIN_RECALL`,
+`DUYET_RETRAIN_FPR`). `--force` promotes a failing challenger, and says so in the audit stream.
+
+Deterministic: the same seed file and labels give the same training set in the same order, the
+same fits (fixed random states) and the same artifact bytes (service.training saves canonically).
+
+The CPU-bound part (`challenge`) is a plain function of picklable inputs, so the scheduled
+retraining (`schedule_loop`) runs it in a worker process and the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from service import labels, registry, training
+from service.keys import Keys
+from service.labels import Example
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The promotion gate: how much worse a challenger may be (0 = not worse at all)."""
+
+    fpr: float = 0.01
+    margin_f1: float = 0.0
+    margin_recall: float = 0.0
+    holdout_share: float = 0.2
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Policy:
+        return cls(s.retrain_fpr, s.retrain_margin_f1, s.retrain_margin_recall, s.retrain_holdout_share)
+
+
+@dataclass
+class Dataset:
+    train: training.Labelled
+    holdout: training.Labelled
+    counts: dict[str, int]
+    data_sha256: str
+
+
+def split_by_time(examples: Sequence[Example], share: float) -> tuple[list[Example], list[Example]]:
+    """(older, newest): the newest `share` of binary examples by decision time is held out."""
+    binary = [e for e in examples if e.is_binary]
+    binary.sort(key=lambda e: (e.at_ms, e.comment_id))
+    n_hold = round(len(binary) * share) if len(binary) >= 10 else 0
+    cut = len(binary) - n_hold
+    return binary[:cut], binary[cut:]
+
+
+def _labelled(examples: Sequence[Example]) -> training.Labelled:
+    return training.Labelled([e.record() for e in examples], np.asarray([e.y for e in examples], dtype=int))
+
+
+def _concat(a: training.Labelled, b: training.Labelled) -> training.Labelled:
+    return training.Labelled(a.rows + b.rows, np.concatenate([a.y, b.y]).astype(int))
+
+
+def build_dataset(seed: Path | None, examples: Sequence[Example], share: float) -> Dataset:
+    """Training and held-out data, in a fixed order (seed file order, then decisions by time)."""
+    empty = training.Labelled([], np.zeros(0, dtype=int))
+    seed_train = training.load_corpus(seed, "train") if seed else empty
+    seed_test = training.load_corpus(seed, "test") if seed else empty
+    older, newest = split_by_time(examples, share)
+    digest = hashlib.sha256()
+    digest.update((training.file_sha256(seed) if seed else "no-seed").encode())
+    for e in [*older, *newest]:
+        digest.update(f"\n{e.comment_id}\t{e.label}\t{e.at_ms}".encode())
+    return Dataset(
+        train=_concat(seed_train, _labelled(older)),
+        holdout=_concat(_labelled(newest), seed_test),
+        counts={
+            "seed_train": len(seed_train),
+            "seed_test": len(seed_test),
+            "labels_train": len(older),
+            "labels_holdout": len(newest),
+            "labels_other": sum(1 for e in examples if not e.is_binary),
+        },
+        data_sha256=digest.hexdigest(),
+    )
+
+
+def recall_at_fpr(y: npt.NDArray[np.int_], proba: npt.NDArray[np.float64], fpr: float) -> float:
+    """Share of spam scored above the strictest threshold that flags at most `fpr` of ham."""
+    spam, ham = proba[y == 1], np.sort(proba[y == 0])[::-1]
+    if not len(spam):
+        return float("nan")
+    k = int(np.floor(fpr * len(ham)))
+    if k >= len(ham):
+        return 1.0
+    return float((spam > ham[k]).mean())
+
+
+def evaluate(
+    y: npt.NDArray[np.int_], proba: npt.NDArray[np.float64], thresholds: dict[str, float], fpr: float
+) -> dict[str, Any]:
+    m = training.metrics(y, proba, thresholds)
+    m["recall_at_fpr"] = recall_at_fpr(y, proba, fpr)
+    m["fpr"] = fpr
+    return m
+
+
+@dataclass
+class Gate:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def gate(current: dict[str, Any] | None, challenger: dict[str, Any], policy: Policy) -> Gate:
+    """Not worse on macro-F1 and on spam recall at the configured false-positive rate."""
+    if current is None:
+        return Gate(True, ["no current model could be evaluated"])
+    reasons: list[str] = []
+    ok = True
+    for key, margin, label in (
+        ("macro_f1", policy.margin_f1, "macro-F1"),
+        ("recall_at_fpr", policy.margin_recall, f"spam recall at FPR {policy.fpr:g}"),
+    ):
+        c, n = float(current[key]), float(challenger[key])
+        if np.isnan(n) or (not np.isnan(c) and n < c - margin - 1e-12):
+            ok = False
+            reasons.append(f"{label} {n:.4f} is worse than the current {c:.4f} (margin {margin:g})")
+        else:
+            reasons.append(f"{label} {n:.4f} vs current {c:.4f}: not worse (margin {margin:g})")
+    return Gate(ok, reasons)
+
+
+@dataclass
+class Challenge:
+    """What `challenge` produced: the challenger on disk, both models' held-out metrics, the gate."""
+
+    artifact: Path
+    card: dict[str, Any]
+    current_version: str | None
+    current: dict[str, Any] | None
+    challenger: dict[str, Any]
+    gate: Gate
+    counts: dict[str, int]
+    report: Path | None
+
+
+def challenge(
+    dataset: Dataset, current_artifact: Path | None, out_dir: Path, policy: Policy, report: Path | None = None
+) -> Challenge:
+    """Train the challenger, score both models on the held-out data, apply the gate (CPU-bound, sync)."""
+    from service.spam import SpamModel
+
+    if len(dataset.holdout) == 0 or len(set(dataset.holdout.y.tolist())) < 2:
+        raise ValueError("held-out data needs both ham and spam: label more comments, or keep the seed corpus")
+    fitted = training.fit(dataset.train, progress=False)
+    y = dataset.holdout.y
+    ch_proba = training.predict_proba(fitted.model, dataset.holdout, progress=False)
+    ch_metrics = evaluate(y, ch_proba, fitted.thresholds, policy.fpr)
+    cur_metrics: dict[str, Any] | None = None
+    cur_version: str | None = None
+    unusable = ""
+    if current_artifact is not None:
+        try:
+            current = SpamModel.load(current_artifact)
+            cur_version = current.version
+            cur_metrics = evaluate(y, current.probabilities(dataset.holdout.rows), current.thresholds, policy.fpr)
+        except Exception as exc:  # a current model that cannot score is no bar to clear; say so
+            log.warning("the current model %s could not be evaluated: %r", cur_version or current_artifact, exc)
+            unusable = f"the current model could not be evaluated ({type(exc).__name__}: {exc})"
+    decision = gate(cur_metrics, ch_metrics, policy)
+    if unusable:
+        decision.reasons = [unusable]
+    artifact = out_dir / registry.ARTIFACT_NAME
+    card = training.save(
+        fitted,
+        artifact,
+        data_sha256=dataset.data_sha256,
+        test=None,
+        extra={
+            "data": {**dataset.counts, "source": "seed corpus + moderators' labels"},
+            "retraining": {
+                "holdout": "newest decisions by time + seed test split",
+                "challenger": ch_metrics,
+                "current": cur_metrics,
+                "current_version": cur_version,
+                "policy": policy.__dict__,
+                "gate": {"passed": decision.passed, "reasons": decision.reasons},
+            },
+        },
+    )
+    if report is not None:
+        sections = [(f"current {cur_version}", cur_metrics)] if cur_metrics else []
+        sections.append((f"challenger {card['version']}", ch_metrics))
+        training.write_report(
+            report,
+            title=f"Retraining: challenger {card['version']} vs current {cur_version or '(none)'}",
+            sections=sections,
+            thresholds=fitted.thresholds,
+            y=y,
+            proba=ch_proba,
+            notes=[
+                "Held-out data: " + f"{dataset.counts['labels_holdout']} newest decisions + "
+                f"{dataset.counts['seed_test']} seed test examples; trained on "
+                f"{dataset.counts['seed_train']} seed + {dataset.counts['labels_train']} older decisions.",
+                f"Spam recall at FPR {policy.fpr:g}: current "
+                + (f"{cur_metrics['recall_at_fpr']:.4f}" if cur_metrics else "n/a")
+                + f", challenger {ch_metrics['recall_at_fpr']:.4f}.",
+                "Gate: " + ("PASSED" if decision.passed else "FAILED") + " — " + "; ".join(decision.reasons) + ".",
+            ],
+        )
+    return Challenge(artifact, card, cur_version, cur_metrics, ch_metrics, decision, dataset.counts, report)
+
+
+# --------------------------------------------------------------------------- the whole run
+@dataclass
+class Outcome:
+    challenge: Challenge
+    promoted: bool
+    forced: bool
+    dry_run: bool
+
+
+async def current_artifact(redis: Redis, keys: Keys, settings: Settings) -> Path | None:
+    """The artifact the service scores with: the registry's current version, else the shipped file."""
+    version = await registry.current(redis, keys)
+    if version is not None:
+        return await registry.fetch(redis, keys, version, registry.cache_dir_for(settings.data_dir))
+    path = Path(settings.model_path)
+    return path if await asyncio.to_thread(path.exists) else None
+
+
+async def retrain(
+    redis: Redis,
+    keys: Keys,
+    settings: Settings,
+    *,
+    seed: Path | None = training.DEFAULT_CORPUS,
+    dry_run: bool = False,
+    force: bool = False,
+    by: str = "cli",
+    report: Path | None = None,
+    executor: ProcessPoolExecutor | None = None,
+) -> Outcome:
+    """Read labels, train and judge a challenger; register and promote it unless told otherwise."""
+    policy = Policy.from_settings(settings)
+    examples = await labels.read_all(redis, keys)
+    n_labels = await labels.count(redis, keys)
+    dataset = build_dataset(seed, examples, policy.holdout_share)
+    current = await current_artifact(redis, keys, settings)
+    out_dir = Path(tempfile.mkdtemp(prefix="challenger-", dir=_ensure(settings.data_dir / "retrain")))
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(executor, challenge, dataset, current, out_dir, policy, report)
+    promoted = False
+    if not dry_run:
+        card = await registry.put(redis, keys, result.artifact)
+        version = str(card["version"])
+        await redis.set(keys.labels_seen(), n_labels)
+        await registry.audit(
+            redis,
+            keys,
+            "retrained",
+            by,
+            version=version,
+            gate="passed" if result.gate.passed else "failed",
+            reasons="; ".join(result.gate.reasons),
+            current=result.current_version or "",
+            data=json.dumps(result.counts, sort_keys=True),
+        )
+        if result.gate.passed or force:
+            already = await registry.current(redis, keys) == version
+            if not already:
+                reason = (
+                    "passed the gate"
+                    if result.gate.passed
+                    else "FORCED past a failed gate: " + "; ".join(result.gate.reasons)
+                )
+                await registry.promote(redis, keys, version, by, reason, forced=force and not result.gate.passed)
+            promoted = True
+    return Outcome(result, promoted, force and not result.gate.passed and promoted, dry_run)
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --------------------------------------------------------------------------- the N-labels schedule
+async def schedule_loop(redis: Redis, keys: Keys, settings: Settings) -> None:
+    """Retrain when `retrain_every_labels` new labels arrived; one replica at a time (a lock with a
+    TTL), training in a worker process. Never on the request path; errors are logged, never fatal."""
+    every = settings.retrain_every_labels
+    lock_ttl = 3600
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        while True:
+            await asyncio.sleep(settings.retrain_check_seconds)
+            try:
+                n = await labels.count(redis, keys)
+                seen = int(await redis.get(keys.labels_seen()) or 0)
+                if n - seen < every:
+                    continue
+                token = f"{time.time()}"
+                if not await redis.set(keys.retrain_lock(), token, nx=True, ex=lock_ttl):
+                    continue
+                try:
+                    out = await retrain(redis, keys, settings, by="schedule", executor=pool)
+                    log.info(
+                        "scheduled retraining: challenger %s %s",
+                        out.challenge.card["version"],
+                        "promoted" if out.promoted else "not promoted: " + "; ".join(out.challenge.gate.reasons),
+                    )
+                finally:
+                    if await redis.get(keys.retrain_lock()) == token:
+                        await redis.delete(keys.retrain_lock())
+            except (RedisError, ValueError, OSError) as exc:
+                log.warning("scheduled retraining skipped: %s", exc)
+
+
+# --------------------------------------------------------------------------- CLI
+def add_retrain_parser(sub: Any) -> None:
+    from service.cli import add_common
+
+    p = sub.add_parser("retrain", help="train a challenger from seed corpus + moderators' labels; promote if not worse")
+    add_common(p)
+    p.add_argument("--dry-run", action="store_true", help="train, evaluate and report; change nothing")
+    p.add_argument("--force", action="store_true", help="promote even if the gate fails (audited)")
+    p.add_argument("--seed", type=Path, default=training.DEFAULT_CORPUS, help="seed corpus JSONL")
+    p.add_argument("--no-seed", action="store_true", help="train on the labels only")
+    p.add_argument("--report", type=Path, default=None, help="report path (default: <data_dir>/reports/...)")
+    p.set_defaults(func=cmd_retrain)
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    import getpass
+
+    from service.cli import run_with_redis, settings_from_args
+
+    settings = settings_from_args(args)
+    keys = Keys(settings.key_prefix, settings.partitions)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    report = args.report or settings.data_dir / "reports" / f"retrain-{stamp}.md"
+
+    async def main(redis: Redis) -> int:
+        try:
+            out = await retrain(
+                redis,
+                keys,
+                settings,
+                seed=None if args.no_seed else args.seed,
+                dry_run=args.dry_run,
+                force=args.force,
+                by=f"cli:{getpass.getuser()}",
+                report=report,
+            )
+        except ValueError as exc:
+            print(f"duyet retrain: {exc}")
+            return 1
+        c = out.challenge
+        print(f"challenger {c.card['version']} vs current {c.current_version or '(none)'}; data {c.counts}")
+        for reason in c.gate.reasons:
+            print(f"  {reason}")
+        if out.dry_run:
+            print("dry run: nothing registered or promoted")
+        elif out.promoted:
+            print(f"promoted {c.card['version']}" + (" (FORCED past a failed gate; audited)" if out.forced else ""))
+        else:
+            print(f"not promoted; registered as {c.card['version']} (promote it with `duyet model promote`)")
+        print(f"report -> {c.report}")
+        return 0 if (out.promoted or out.dry_run or not c.gate.passed) else 1
+
+    return run_with_redis(settings, main)
