@@ -1,0 +1,115 @@
+"""Retraining: challengers judged on the same held-out data, the promotion gate, dry runs, forcing, determinism."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from redis.asyncio import Redis
+
+from service import labels, queue, registry, retraining, training
+from service.keys import Keys
+from service.scripts import Scripts
+from service.settings import Settings
+from tests.model_helpers import CORPUS, tiny_models
+from tests.queue_helpers import make_comment
+
+
+def _seed_items(n: int, start: int = 3, step: int = 9) -> list[dict[str, Any]]:
+    lines = CORPUS.read_text(encoding="utf-8").splitlines()[start::step]
+    random.Random(start).shuffle(lines)  # the corpus is grouped by family: mix ham and spam
+    return [json.loads(line) for line in lines[:n]]
+
+
+async def decide_all(redis: Redis, keys: Keys, items: list[dict[str, Any]], flip: bool = False) -> None:
+    """Submit and decide each item as its label says (or the opposite, with `flip`)."""
+    scripts = Scripts(redis)
+    for item in items:
+        name, title, content, markup = training.make_record(
+            item.get("name", ""), item.get("title", ""), item["content"]
+        )
+        c = make_comment(name=name, title=title, content=content, signals={"had_markup": markup})
+        cid, _ = await queue.enqueue(redis, keys, scripts, c)
+        spam = (item["label"] == "spam") != flip
+        action = queue.Action.REJECT if spam else queue.Action.APPROVE
+        await queue.decide(redis, keys, scripts, cid, "mod1", 1, action, queue.RejectReason.SPAM if spam else None)
+
+
+def test_gate_and_recall_at_fpr() -> None:
+    """Not worse passes (within margins); worse on either metric fails; recall is read at the FPR."""
+    policy = retraining.Policy(fpr=0.1, margin_f1=0.01, margin_recall=0.0)
+    cur = {"macro_f1": 0.90, "recall_at_fpr": 0.80}
+    assert retraining.gate(cur, {"macro_f1": 0.895, "recall_at_fpr": 0.80}, policy).passed
+    assert not retraining.gate(cur, {"macro_f1": 0.88, "recall_at_fpr": 0.95}, policy).passed
+    assert not retraining.gate(cur, {"macro_f1": 0.95, "recall_at_fpr": 0.79}, policy).passed
+    assert retraining.gate(None, {"macro_f1": 0.1, "recall_at_fpr": 0.1}, policy).passed
+    y = np.asarray([0] * 10 + [1] * 4)
+    proba = np.asarray([0.1] * 8 + [0.5, 0.9] + [0.95, 0.6, 0.4, 0.2])
+    # FPR 0.1 of 10 ham allows one: the threshold sits above the second-highest ham (0.5).
+    assert retraining.recall_at_fpr(y, proba, 0.1) == 0.5
+
+
+def test_newest_decisions_are_held_out() -> None:
+    """The newest share of binary decisions by time is the held-out part; other labels are left out."""
+    exs = [
+        labels.Example(str(i), f"c{i}", "n", "t", "x", False, "spam" if i % 2 else "ham", "", "m", 1000 - i, "v", None)
+        for i in range(20)
+    ]
+    exs.append(labels.Example("x", "cx", "n", "t", "x", False, "abusive", "abusive", "m", 5000, "v", None))
+    older, newest = retraining.split_by_time(exs, 0.25)
+    assert len(older) == 15 and len(newest) == 5
+    assert max(e.at_ms for e in older) < min(e.at_ms for e in newest)
+    assert all(e.is_binary for e in older + newest)
+
+
+async def test_mislabelled_challenger_is_not_promoted_unless_forced(
+    redis: Redis, make_settings: Any, tmp_path: Path
+) -> None:
+    """A challenger trained on flipped labels loses to the current model and stays out; --force is audited."""
+    keys = Keys()
+    settings: Settings = make_settings()
+    a, _ = tiny_models()
+    va = (await registry.put(redis, keys, a))["version"]
+    await registry.promote(redis, keys, va, "admin")
+    items = _seed_items(150)
+    await decide_all(redis, keys, items[:120], flip=True)  # a moderator who got everything backwards
+    await decide_all(redis, keys, items[120:])  # the newest decisions (held out) are right
+    out = await retraining.retrain(redis, keys, settings, seed=None, by="test", report=tmp_path / "r.md")
+    assert not out.challenge.gate.passed and not out.promoted
+    assert out.challenge.current_version == va
+    assert out.challenge.challenger["macro_f1"] < out.challenge.current["macro_f1"]  # type: ignore[index]
+    assert await registry.current(redis, keys) == va
+    challenger = out.challenge.card["version"]
+    assert challenger in {c["version"] for c in await registry.cards(redis, keys)}  # registered, not current
+    assert (tmp_path / "r.md").exists() and "FAILED" in (tmp_path / "r.md").read_text()
+    events = [(e["event"], e.get("gate")) for e in await registry.audit_log(redis, keys)]
+    assert events[0] == ("retrained", "failed")
+
+    forced = await retraining.retrain(redis, keys, settings, seed=None, by="ops", force=True)
+    assert forced.promoted and forced.forced
+    assert await registry.current(redis, keys) == challenger  # the same inputs made the same model
+    latest = (await registry.audit_log(redis, keys))[0]
+    assert latest["event"] == "forced_promotion" and latest["by"] == "ops" and "FORCED" in latest["reason"]
+
+
+async def test_dry_run_changes_nothing_and_is_deterministic(redis: Redis, make_settings: Any) -> None:
+    """A dry run registers and promotes nothing; the same inputs give the same artifact bytes."""
+    keys = Keys()
+    settings: Settings = make_settings()
+    await decide_all(redis, keys, _seed_items(120, start=5))
+    first = await retraining.retrain(redis, keys, settings, seed=None, dry_run=True)
+    second = await retraining.retrain(redis, keys, settings, seed=None, dry_run=True)
+    assert first.dry_run and not first.promoted
+    assert await registry.cards(redis, keys) == [] and await registry.current(redis, keys) is None
+    assert await registry.audit_log(redis, keys) == []
+    assert first.challenge.card["artifact_sha256"] == second.challenge.card["artifact_sha256"]
+    assert first.challenge.counts == {
+        "seed_train": 0,
+        "seed_test": 0,
+        "labels_train": 96,
+        "labels_holdout": 24,
+        "labels_other": 0,
+    }
