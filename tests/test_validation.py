@@ -101,7 +101,9 @@ def test_name_rules(name: str, code: str) -> None:
     assert codes(form(name=name))["name"] == code
 
 
-@pytest.mark.parametrize("name", ["Lê Thị Ánh", "J. R. R. Tolkien", "O'Brien", "Jean-Luc", "王小明", "Đặng Đức", "Мария"])
+@pytest.mark.parametrize(
+    "name", ["Lê Thị Ánh", "J. R. R. Tolkien", "O'Brien", "Jean-Luc", "王小明", "Đặng Đức", "Мария"]
+)
 def test_names_of_any_script_pass(name: str) -> None:
     """Letters of any script pass, with the allowed punctuation."""
     assert validate_submission(form(name=name), RULES, "vi").name == name
