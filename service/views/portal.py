@@ -187,7 +187,8 @@ async def demo(request: web.Request) -> web.Response:
     """A portal article page with the widget embedded, for trying duyet in a browser."""
     app = request.app
     settings = app[appkeys.SETTINGS]
-    lang = request[appkeys.LANG]
+    # The page is a Vietnamese portal's: the widget follows the page's language, not the browser's.
+    lang = "en" if request.query.get("lang") == "en" else "vi"
     article_id = check_article_id(request.query.get("article", DEMO_ARTICLE), lang)
     rules = Rules.from_settings(settings)
     cursor = request.query.get("cursor") or None  # a hand-edited bad one is a 400 from the queue
