@@ -8,15 +8,16 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
-from service import appkeys, embedded, store
+from service import appkeys, cors, embedded, store
 from service.keys import Keys
 from service.metrics import Metrics
 from service.scripts import Scripts
 from service.settings import Settings
 from service.spam import SpamScorer, load_model_safely
-from service.views import ops
+from service.views import comments as comment_views
+from service.views import docs, ops
 from service.views import moderation as moderation_views
-from service.web import MIDDLEWARES
+from service.web import MIDDLEWARES, error_middleware
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # comments are at most a few KB; anything bigger is refused early (413)
@@ -51,7 +52,10 @@ async def model_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the app for resolved settings (see `settings.resolve`)."""
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY)
+    middlewares = list(MIDDLEWARES)
+    # CORS outside the error middleware, so error answers (422, 429...) carry CORS headers too.
+    middlewares.insert(middlewares.index(error_middleware), cors.cors_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[appkeys.SETTINGS] = settings
     app[appkeys.KEYS] = Keys(settings.key_prefix, settings.partitions)
     app[appkeys.METRICS] = Metrics()
@@ -63,4 +67,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([redis_ctx, model_ctx])
     moderation_views.install(app)
     app.add_routes(ops.routes)
+    app.add_routes(comment_views.routes)
+    docs.install(app)
     return app

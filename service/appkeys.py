@@ -14,6 +14,7 @@ from service.scripts import Scripts
 from service.settings import Settings
 
 if TYPE_CHECKING:
+    from service.captcha import Captchas
     from service.spam import SpamScorer
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -22,6 +23,7 @@ KEYS = web.AppKey("keys", Keys)
 METRICS = web.AppKey("metrics", Metrics)
 SCRIPTS = web.AppKey("scripts", Scripts)
 SCORER: web.AppKey[SpamScorer] = web.AppKey("scorer")
+CAPTCHAS: web.AppKey[Captchas] = web.AppKey("captchas")
 # Why the model is not ready (e.g. an artifact that failed to load); empty when it is.
 MODEL_ERROR: web.AppKey[list[str]] = web.AppKey("model_error")
 # Open server-sent event streams (their handler tasks), ended on shutdown (service.events).

@@ -97,6 +97,15 @@ class Keys:
         """Hash: sha256 of a portal API key -> portal name (keys themselves are never stored)."""
         return f"{self.prefix}:{{portals}}:keys"
 
+    # --- captchas (captcha issue): one tag per captcha, so verify-and-consume is a single-key script ---
+    def captcha(self, captcha_id: str) -> str:
+        """Hash with the captcha's TTL: 'h' (HMAC of the answer), 'a' (bound article), 'png', 'wav:<lang>'."""
+        return f"{self.prefix}:{{cap:{captcha_id}}}"
+
+    def captcha_pool(self, variant: str) -> str:
+        """List of pre-rendered captchas ('<id>|<png>'); `variant` fingerprints size, length, test code, secret."""
+        return f"{self.prefix}:{{cappool}}:{variant}"
+
     # --- single-key families ---
     def ratelimit(self, bucket: str, subject: str) -> str:
         return f"{self.prefix}:rl:{{{bucket}:{subject}}}"

@@ -283,6 +283,26 @@ return #due
 """
 
 
+CAPTCHA_CONSUME = """
+-- KEYS[1] = captcha hash
+-- returns {answer HMAC, bound article id or ''} and deletes the captcha, whatever the answer turns out
+-- to be (one attempt per captcha) | false when it is gone (expired, used, refreshed or never issued)
+local v = redis.call('HMGET', KEYS[1], 'h', 'a')
+if not v[1] then return false end
+redis.call('UNLINK', KEYS[1])
+return {v[1], v[2] or ''}
+"""
+
+CAPTCHA_CACHE = """
+-- KEYS[1] = captcha hash
+-- ARGV[1] = field (e.g. 'wav:vi'), ARGV[2] = value
+-- returns 1 when stored, 0 when the captcha is gone (an HSET would recreate it without a TTL)
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
 class Scripts:
     """Scripts registered with redis-py (EVALSHA, falling back to EVAL after a server restart)."""
 
@@ -296,6 +316,8 @@ class Scripts:
         self._queue_renew = redis.register_script(QUEUE_RENEW)
         self._queue_reopen = redis.register_script(QUEUE_REOPEN)
         self._queue_erase_pii = redis.register_script(QUEUE_ERASE_PII)
+        self._captcha_consume = redis.register_script(CAPTCHA_CONSUME)
+        self._captcha_cache = redis.register_script(CAPTCHA_CACHE)
 
     @staticmethod
     async def _run(script: Any, redis: Redis, keys: list[str], args: list[Any]) -> Any:
@@ -333,3 +355,14 @@ class Scripts:
 
     async def queue_erase_pii(self, redis: Redis, keys: list[str], args: list[Any]) -> int:
         return int(await self._run(self._queue_erase_pii, redis, keys, args))
+
+    async def captcha_consume(self, redis: Redis, key: str) -> tuple[str, str] | None:
+        """The captcha's (answer HMAC, article id), deleting it; None when it is gone."""
+        found = await self._run(self._captcha_consume, redis, [key], [])
+        if not found:
+            return None
+        return str(found[0]), str(found[1])
+
+    async def captcha_cache(self, redis: Redis, key: str, field: str, value: bytes) -> bool:
+        """Add a field to a live captcha only; False when it expired or was used meanwhile."""
+        return bool(await self._run(self._captcha_cache, redis, [key], [field, value]))

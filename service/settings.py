@@ -79,6 +79,16 @@ class Settings(BaseModel):
 
     # --- captcha --- (captcha issue)
     captcha_test_code: str | None = Field(None, min_length=1, max_length=16, description="a fixed code (test mode)")
+    captcha_length: int = Field(5, ge=3, le=10, description="characters in a captcha code, 3-10")
+    captcha_ttl: int = Field(300, ge=1, le=3600, description="seconds a captcha stays valid, 1-3600")
+    captcha_width: int = Field(220, ge=100, le=800, description="captcha image width in pixels, 100-800")
+    captcha_height: int = Field(80, ge=40, le=300, description="captcha image height in pixels, 40-300")
+    captcha_pool_target: int = Field(1000, ge=0, le=100000, description="pre-rendered captchas kept ready (0: none)")
+    captcha_render_workers: int = Field(0, ge=0, le=64, description="rendering processes (0: one per core)")
+    captcha_issue_limit: int = Field(30, ge=0, description="captchas per client per window (0: no limit)")
+    captcha_issue_window: int = Field(60, ge=1, le=86400, description="seconds, 1-86400")
+    captcha_refresh_limit: int = Field(10, ge=0, description="refreshes per client per window (0: no limit)")
+    captcha_refresh_window: int = Field(60, ge=1, le=86400, description="seconds, 1-86400")
 
     # --- review queue --- (review queue issue)
     lease_seconds: int = Field(300, ge=1, le=86400, description="seconds a claim lasts unless renewed, 1-86400")

@@ -1,0 +1,421 @@
+"""Captchas: issue, refresh, render (image and audio), verify once.
+
+The `captcha` library only draws; storage, expiry, single use and checking live here.
+
+- A captcha id seals its own code: base64url(nonce | code XOR PRF(nonce) | tag). Redis holds only
+  an HMAC of the answer (keyed by the server secret) plus the rendered PNG, under one key with the
+  TTL; the code itself is never stored, yet the audio can still be rendered on demand from the id.
+  A forged or altered id fails its tag and never reaches Redis.
+- Verification reads and deletes the key in one script, right answer or wrong: one attempt per
+  captcha, so guessing costs a fresh captcha every time. Answers in Turnstile's siteverify terms.
+- Rendering runs in a process pool, never on the event loop. A pool of pre-rendered image captchas
+  in Redis (refilled in the background) serves bursts; audio is rendered on first request and
+  cached in the captcha's hash, so it expires with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import multiprocessing
+import os
+import re
+import secrets
+import unicodedata
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from service import appkeys, captcha_render, ratelimit
+from service.errors import BadRequest, NotFound
+from service.keys import Keys
+from service.metrics import Metrics
+from service.scripts import Scripts
+from service.settings import Settings
+from service.validation import ARTICLE_ID_MAX, ARTICLE_ID_PATTERN
+
+log = logging.getLogger(__name__)
+
+NONCE_BYTES = 9
+TAG_BYTES = 6
+MAX_CODE = 16  # the longest test code settings allow
+MAX_ID_CHARS = 4 * (NONCE_BYTES + MAX_CODE + TAG_BYTES) // 3 + 4
+MAX_ANSWER = 64
+REFILL_CHUNK = 8  # images per pool task: one inter-process hop per chunk
+REFILL_IDLE = 1.0  # seconds between pool checks when nothing is happening
+
+
+async def _binary(redis: Redis, *command: str) -> Any:
+    """A command whose reply is binary (PNG, WAV), on a client that decodes replies by default."""
+    return await redis.execute_command(*command, NEVER_DECODE=[])  # type: ignore[no-untyped-call]
+
+
+class VerifyResult(StrEnum):
+    """Turnstile siteverify's outcomes (a str Enum: compares equal to the plain strings)."""
+
+    OK = "ok"
+    MISSING_INPUT_RESPONSE = "missing-input-response"  # no id or no answer given
+    INVALID_INPUT_RESPONSE = "invalid-input-response"  # wrong answer, forged id, or another article's captcha
+    TIMEOUT_OR_DUPLICATE = "timeout-or-duplicate"  # expired, already used, or replaced by a refresh
+    BAD_REQUEST = "bad-request"  # malformed input (not strings, far too long)
+    INTERNAL_ERROR = "internal-error"  # the store failed; the caller should answer 503
+
+
+class CaptchaSource(StrEnum):
+    POOL = "pool"
+    RENDER = "render"
+
+
+class CaptchaNotFound(NotFound):
+    code = "captcha_not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    id: str
+    expires_in: int
+
+
+def normalise_answer(answer: str) -> str:
+    """What the reader typed, as compared: full-width folded, spaces dropped, upper case."""
+    return "".join(unicodedata.normalize("NFKC", answer).split()).upper()
+
+
+class Sealer:
+    """Seals a code into an id and opens it again; keys derived from the server secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._seal_key = hmac.digest(secret, b"duyet captcha seal", "sha256")
+        self._tag_key = hmac.digest(secret, b"duyet captcha tag", "sha256")
+        self._answer_key = hmac.digest(secret, b"duyet captcha answer", "sha256")
+
+    def fingerprint(self) -> str:
+        """A short, non-secret name for the keys in use (pool entries sealed with other keys are useless)."""
+        return hmac.digest(self._tag_key, b"fingerprint", "sha256")[:4].hex()
+
+    def _stream(self, nonce: bytes, n: int) -> bytes:
+        return hmac.digest(self._seal_key, nonce, "sha256")[:n]
+
+    def seal(self, code: str) -> str:
+        raw = code.encode()
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = bytes(a ^ b for a, b in zip(raw, self._stream(nonce, len(raw)), strict=True))
+        tag = hmac.digest(self._tag_key, nonce + sealed, "sha256")[:TAG_BYTES]
+        return base64.urlsafe_b64encode(nonce + sealed + tag).rstrip(b"=").decode()
+
+    def open(self, captcha_id: str) -> str | None:
+        """The code sealed in `captcha_id`, or None if it is not an id we made."""
+        if not (0 < len(captcha_id) <= MAX_ID_CHARS) or not captcha_id.isascii():
+            return None
+        try:
+            blob = base64.urlsafe_b64decode(captcha_id + "=" * (-len(captcha_id) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        if len(blob) <= NONCE_BYTES + TAG_BYTES:
+            return None
+        nonce, sealed, tag = blob[:NONCE_BYTES], blob[NONCE_BYTES:-TAG_BYTES], blob[-TAG_BYTES:]
+        if not hmac.compare_digest(tag, hmac.digest(self._tag_key, nonce + sealed, "sha256")[:TAG_BYTES]):
+            return None
+        raw = bytes(a ^ b for a, b in zip(sealed, self._stream(nonce, len(sealed)), strict=True))
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            return None
+
+    def digest(self, captcha_id: str, answer: str) -> str:
+        """The stored form of an answer: bound to the id, so no table of digests carries over."""
+        msg = f"{captcha_id}:{normalise_answer(answer)}".encode()
+        return hmac.new(self._answer_key, msg, hashlib.sha256).hexdigest()
+
+
+class Captchas:
+    """The captcha service of one app: `issue`, `image`, `audio`, `verify`, and the pool refill."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        scripts: Scripts,
+        keys: Keys,
+        metrics: Metrics,
+        executor: Executor,
+        workers: int,
+    ) -> None:
+        self._settings = settings
+        self._redis = redis
+        self._scripts = scripts
+        self._keys = keys
+        self._metrics = metrics
+        self._executor = executor
+        self._workers = workers
+        self._sealer = Sealer(settings.secret_bytes)
+        s = settings
+        variant = f"{s.captcha_width}x{s.captcha_height}:{s.captcha_length}:{s.captcha_test_code or ''}"
+        variant_hash = hashlib.sha256(variant.encode()).hexdigest()[:8]
+        self._pool_key = keys.captcha_pool(f"{variant_hash}{self._sealer.fingerprint()}")
+        self._wake = asyncio.Event()
+        self._refill_task: asyncio.Task[None] | None = None
+        # Audio renders in flight, so a reader pressing play twice renders once.
+        self._audio_inflight: dict[tuple[str, str], asyncio.Future[bytes]] = {}
+
+    # --- codes ---
+    def new_code(self) -> str:
+        if self._settings.captcha_test_code:
+            return self._settings.captcha_test_code.upper()
+        return "".join(secrets.choice(captcha_render.ALPHABET) for _ in range(self._settings.captcha_length))
+
+    def _url(self, captcha_id: str, kind: str) -> str:
+        path = f"/v1/captchas/{captcha_id}/{kind}"
+        public = self._settings.public_url
+        return f"{public.rstrip('/')}{path}" if public else path
+
+    def image_url(self, captcha_id: str) -> str:
+        return self._url(captcha_id, "image")
+
+    def audio_url(self, captcha_id: str) -> str:
+        return self._url(captcha_id, "audio")
+
+    # --- rendering (in the process pool) ---
+    async def _render_image(self, code: str) -> bytes:
+        loop = asyncio.get_running_loop()
+        s = self._settings
+        png, seconds = await loop.run_in_executor(
+            self._executor, captcha_render.render_image, code, s.captcha_width, s.captcha_height
+        )
+        self._metrics.captcha_render.labels("image").observe(seconds)
+        return png
+
+    async def _render_chunk(self, n: int) -> list[bytes]:
+        """`n` pool entries ('<id>|<png>'), rendered in one worker task."""
+        loop = asyncio.get_running_loop()
+        s = self._settings
+        codes = [self.new_code() for _ in range(n)]
+        rendered = await loop.run_in_executor(
+            self._executor, captcha_render.render_images, codes, s.captcha_width, s.captcha_height
+        )
+        entries = []
+        for code, (png, seconds) in zip(codes, rendered, strict=True):
+            self._metrics.captcha_render.labels("image").observe(seconds)
+            entries.append(self._sealer.seal(code).encode() + b"|" + png)
+        return entries
+
+    # --- issue ---
+    async def issue(self, client: str, article_id: str | None = None, replaces: str | None = None) -> Issued:
+        """A new captcha (bound to `article_id` if given); `replaces` is voided. Rate limited per client."""
+        s = self._settings
+        if article_id is not None and not (
+            len(article_id) <= ARTICLE_ID_MAX and re.fullmatch(ARTICLE_ID_PATTERN, article_id)
+        ):
+            raise BadRequest("article_id is not a valid article id", code="invalid_article_id")
+        if replaces is not None and self._sealer.open(replaces) is None:
+            raise BadRequest("replaces is not a captcha id", code="invalid_captcha_id")
+        await ratelimit.hit(
+            self._redis, self._scripts, self._keys, "captcha", client, s.captcha_issue_limit, s.captcha_issue_window
+        )
+        if replaces is not None:
+            await ratelimit.hit(
+                self._redis,
+                self._scripts,
+                self._keys,
+                "captcha-refresh",
+                client,
+                s.captcha_refresh_limit,
+                s.captcha_refresh_window,
+            )
+        captcha_id, png, source = await self._take()
+        digest = self._sealer.digest(captcha_id, self._sealer.open(captcha_id) or "")
+        key = self._keys.captcha(captcha_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"h": digest, "a": article_id or "", "png": png})
+            pipe.expire(key, s.captcha_ttl)
+            await pipe.execute()
+        if replaces is not None:
+            await self._redis.unlink(self._keys.captcha(replaces))
+        self._metrics.captchas_issued.labels(source.value).inc()
+        return Issued(captcha_id, s.captcha_ttl)
+
+    async def _take(self) -> tuple[str, bytes, CaptchaSource]:
+        """A pre-rendered captcha from the pool, or a freshly rendered one when the pool is empty."""
+        if self._settings.captcha_pool_target > 0:
+            entry = await _binary(self._redis, "LPOP", self._pool_key)
+            self._wake.set()
+            if entry:
+                raw_id, _, png = bytes(entry).partition(b"|")
+                captcha_id = raw_id.decode()
+                if png and self._sealer.open(captcha_id) is not None:
+                    return captcha_id, png, CaptchaSource.POOL
+        code = self.new_code()
+        return self._sealer.seal(code), await self._render_image(code), CaptchaSource.RENDER
+
+    # --- pool refill ---
+    async def pool_size(self) -> int:
+        return int(await self._redis.llen(self._pool_key))
+
+    async def refill_once(self) -> int:
+        """Top the pool up towards its target; the number of captchas added."""
+        target = self._settings.captcha_pool_target
+        size = await self.pool_size()
+        self._metrics.captcha_pool.set(size)
+        missing = target - size
+        if missing <= 0:
+            return 0
+        # At most one chunk per worker in flight, so a reader's on-demand render waits behind
+        # at most one chunk (~8 images, a few tens of ms).
+        budget = min(missing, REFILL_CHUNK * self._workers)
+        chunks = [min(REFILL_CHUNK, budget - i) for i in range(0, budget, REFILL_CHUNK)]
+
+        async def fill(n: int) -> int:
+            batch = await self._render_chunk(n)
+            await self._redis.rpush(self._pool_key, *batch)
+            return len(batch)
+
+        # A TaskGroup, so cancelling the refill (shutdown) cancels every chunk with it.
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(fill(n)) for n in chunks]
+        added = sum(t.result() for t in tasks)
+        self._metrics.captcha_pool.set(size + added)
+        return added
+
+    async def _refill_loop(self) -> None:
+        while True:
+            try:
+                if await self.refill_once():
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away, worker died: retry later, never crash the app
+                log.warning("captcha pool refill failed: %s", type(exc).__name__)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), REFILL_IDLE)
+            except TimeoutError:
+                pass
+
+    def start(self) -> None:
+        if self._settings.captcha_pool_target > 0 and self._refill_task is None:
+            self._refill_task = asyncio.create_task(self._refill_loop(), name="captcha-pool-refill")
+
+    async def stop(self) -> None:
+        task, self._refill_task = self._refill_task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        for fut in self._audio_inflight.values():
+            fut.cancel()
+
+    # --- media ---
+    async def image(self, captcha_id: str) -> bytes:
+        """The captcha's PNG; CaptchaNotFound when unknown, expired or used."""
+        if self._sealer.open(captcha_id) is None:
+            raise CaptchaNotFound("no such captcha (unknown, expired or already used)")
+        png = await _binary(self._redis, "HGET", self._keys.captcha(captcha_id), "png")
+        if png is None:
+            raise CaptchaNotFound("no such captcha (unknown, expired or already used)")
+        return bytes(png)
+
+    async def audio(self, captcha_id: str, lang: str) -> bytes:
+        """The captcha's code read aloud in `lang`, rendered once and cached for the captcha's life."""
+        code = self._sealer.open(captcha_id)
+        if code is None:
+            raise CaptchaNotFound("no such captcha (unknown, expired or already used)")
+        lang = lang if lang in captcha_render.LANGUAGES else captcha_render.LANGUAGES[0]
+        key = self._keys.captcha(captcha_id)
+        field = f"wav:{lang}"
+        digest, wav = await _binary(self._redis, "HMGET", key, "h", field)
+        if digest is None:
+            raise CaptchaNotFound("no such captcha (unknown, expired or already used)")
+        if wav is not None:
+            return bytes(wav)
+        inflight = self._audio_inflight.get((captcha_id, lang))
+        if inflight is not None:
+            return await asyncio.shield(inflight)
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._audio_inflight[(captcha_id, lang)] = fut
+        try:
+            loop = asyncio.get_running_loop()
+            data, seconds = await loop.run_in_executor(self._executor, captcha_render.render_audio, code, lang)
+            self._metrics.captcha_render.labels("audio").observe(seconds)
+            await self._scripts.captcha_cache(self._redis, key, field, data)
+            fut.set_result(data)
+            return data
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: waiters get it, nobody else has to
+            raise
+        finally:
+            del self._audio_inflight[(captcha_id, lang)]
+
+    # --- verify ---
+    async def verify(self, captcha_id: str | None, answer: str | None, article_id: str | None) -> VerifyResult:
+        """Check an answer once: the captcha is consumed whatever the outcome."""
+        result = await self._verify(captcha_id, answer, article_id)
+        self._metrics.captchas_verified.labels(result.value).inc()
+        return result
+
+    async def _verify(self, captcha_id: str | None, answer: str | None, article_id: str | None) -> VerifyResult:
+        # The comment endpoint may hand over whatever a JSON body held: check types before content.
+        for value in (captcha_id, answer, article_id):
+            if value is not None and not isinstance(value, str):
+                return VerifyResult.BAD_REQUEST
+        if not captcha_id or not answer or not answer.strip():
+            return VerifyResult.MISSING_INPUT_RESPONSE
+        if len(answer) > MAX_ANSWER:
+            return VerifyResult.BAD_REQUEST
+        if self._sealer.open(captcha_id) is None:
+            return VerifyResult.INVALID_INPUT_RESPONSE
+        try:
+            stored = await self._scripts.captcha_consume(self._redis, self._keys.captcha(captcha_id))
+        except RedisError as exc:
+            log.warning("captcha verification failed: store error %s", type(exc).__name__)
+            return VerifyResult.INTERNAL_ERROR
+        if stored is None:
+            return VerifyResult.TIMEOUT_OR_DUPLICATE
+        digest, bound_article = stored
+        if bound_article and bound_article != (article_id or ""):
+            return VerifyResult.INVALID_INPUT_RESPONSE
+        if not hmac.compare_digest(digest, self._sealer.digest(captcha_id, answer)):
+            return VerifyResult.INVALID_INPUT_RESPONSE
+        return VerifyResult.OK
+
+
+def render_workers(settings: Settings) -> int:
+    return settings.captcha_render_workers or os.cpu_count() or 1
+
+
+async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The rendering process pool and the background pool refill, for the app's lifetime."""
+    settings = app[appkeys.SETTINGS]
+    workers = render_workers(settings)
+    # forkserver: workers never inherit the event loop, sockets or threads of this process.
+    executor = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=captcha_render.warm,
+        initargs=(settings.captcha_width, settings.captcha_height),
+    )
+    captchas = Captchas(
+        settings, app[appkeys.REDIS], app[appkeys.SCRIPTS], app[appkeys.KEYS], app[appkeys.METRICS], executor, workers
+    )
+    # Start every worker now: a worker spawned by the first burst would hold up the event loop.
+    for _ in range(workers):
+        executor.submit(captcha_render.ping)
+    app[appkeys.CAPTCHAS] = captchas
+    captchas.start()
+    try:
+        yield
+    finally:
+        await captchas.stop()
+        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)

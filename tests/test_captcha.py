@@ -1,0 +1,299 @@
+"""Captchas through the real app and a real Redis: issue, fetch, verify once, refresh, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import wave
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from PIL import Image
+from redis.asyncio import Redis
+
+from service import appkeys
+from service.captcha import Captchas, VerifyResult
+from service.captcha_render import ALPHABET
+
+Client = TestClient[Any, Any]
+MakeClient = Callable[..., Awaitable[Client]]
+CODE = "HK4M8"
+
+
+def captchas_of(client: Client) -> Captchas:
+    return client.app[appkeys.CAPTCHAS]  # type: ignore[index]
+
+
+async def issue(client: Client, **body: Any) -> dict[str, Any]:
+    resp = await client.post("/v1/captchas", json=body)
+    assert resp.status == 201, await resp.text()
+    data: dict[str, Any] = await resp.json()
+    return data
+
+
+@pytest.fixture
+async def test_mode(make_client: MakeClient) -> Client:
+    """An app whose every code is CODE, with no pre-rendered pool."""
+    return await make_client(captcha_test_code=CODE, captcha_pool_target=0, captcha_render_workers=1)
+
+
+async def test_issue_shape(test_mode: Client) -> None:
+    """POST /v1/captchas answers 201 with id, relative image and audio URLs, and the TTL."""
+    data = await issue(test_mode)
+    assert set(data) == {"id", "image_url", "audio_url", "expires_in"}
+    assert data["image_url"] == f"/v1/captchas/{data['id']}/image"
+    assert data["audio_url"] == f"/v1/captchas/{data['id']}/audio"
+    assert data["expires_in"] == 300
+
+
+async def test_right_answer_passes_once(test_mode: Client) -> None:
+    """The right answer passes once; using the captcha again is timeout-or-duplicate."""
+    data = await issue(test_mode)
+    captchas = captchas_of(test_mode)
+    assert await captchas.verify(data["id"], CODE, None) == VerifyResult.OK
+    assert await captchas.verify(data["id"], CODE, None) == "timeout-or-duplicate"
+
+
+async def test_wrong_answer_consumes(test_mode: Client) -> None:
+    """A wrong answer fails and uses the captcha up: the right answer afterwards is too late."""
+    data = await issue(test_mode)
+    captchas = captchas_of(test_mode)
+    assert await captchas.verify(data["id"], "XXXXX", None) == "invalid-input-response"
+    assert await captchas.verify(data["id"], CODE, None) == "timeout-or-duplicate"
+    resp = await test_mode.get(data["image_url"])
+    assert resp.status == 404
+
+
+async def test_case_insensitive(test_mode: Client) -> None:
+    """Answers compare case-insensitively, ignoring spaces and full-width forms."""
+    captchas = captchas_of(test_mode)
+    for answer in (CODE.lower(), f" {CODE[:2]} {CODE[2:].lower()} ", "ＨＫ４ｍ８"):
+        data = await issue(test_mode)
+        assert await captchas.verify(data["id"], answer, None) == "ok", answer
+
+
+async def test_expiry(make_client: MakeClient) -> None:
+    """After the TTL the captcha is gone: timeout-or-duplicate, and its image is 404."""
+    client = await make_client(captcha_test_code=CODE, captcha_pool_target=0, captcha_ttl=1)
+    data = await issue(client)
+    assert data["expires_in"] == 1
+    await asyncio.sleep(1.3)
+    assert (await client.get(data["image_url"])).status == 404
+    assert await captchas_of(client).verify(data["id"], CODE, None) == "timeout-or-duplicate"
+
+
+async def test_refresh_voids_old(test_mode: Client) -> None:
+    """Asking for a new code with `replaces` deletes the old captcha."""
+    old = await issue(test_mode)
+    new = await issue(test_mode, replaces=old["id"])
+    assert new["id"] != old["id"]
+    assert (await test_mode.get(old["image_url"])).status == 404
+    captchas = captchas_of(test_mode)
+    assert await captchas.verify(old["id"], CODE, None) == "timeout-or-duplicate"
+    assert await captchas.verify(new["id"], CODE, None) == "ok"
+
+
+async def test_article_binding(test_mode: Client) -> None:
+    """A captcha bound to an article fails (and is used up) for another one; it passes for its own."""
+    captchas = captchas_of(test_mode)
+    data = await issue(test_mode, article_id="tin-tuc/123")
+    assert await captchas.verify(data["id"], CODE, "tin-tuc/456") == "invalid-input-response"
+    assert await captchas.verify(data["id"], CODE, "tin-tuc/123") == "timeout-or-duplicate"
+    data = await issue(test_mode, article_id="tin-tuc/123")
+    assert await captchas.verify(data["id"], CODE, None) == "invalid-input-response"
+    data = await issue(test_mode, article_id="tin-tuc/123")
+    assert await captchas.verify(data["id"], CODE, "tin-tuc/123") == "ok"
+    unbound = await issue(test_mode)
+    assert await captchas.verify(unbound["id"], CODE, "any-article") == "ok"
+
+
+async def test_verify_input_errors(test_mode: Client) -> None:
+    """Missing input, wrong types and forged ids get their Turnstile codes."""
+    captchas = captchas_of(test_mode)
+    data = await issue(test_mode)
+    assert await captchas.verify(None, CODE, None) == "missing-input-response"
+    assert await captchas.verify(data["id"], "", None) == "missing-input-response"
+    assert await captchas.verify(data["id"], "  ", None) == "missing-input-response"
+    assert await captchas.verify(data["id"], 12345, None) == "bad-request"  # type: ignore[arg-type]
+    assert await captchas.verify(data["id"], "A" * 65, None) == "bad-request"
+    forged = data["id"][:-2] + ("AA" if not data["id"].endswith("AA") else "BB")
+    assert await captchas.verify(forged, CODE, None) == "invalid-input-response"
+    assert await captchas.verify("not-an-id", CODE, None) == "invalid-input-response"
+    # None of these touched the real captcha.
+    assert await captchas.verify(data["id"], CODE, None) == "ok"
+
+
+async def test_unknown_id_404(test_mode: Client) -> None:
+    """Unknown, forged or used ids get a 404 JSON error for image and audio."""
+    data = await issue(test_mode)
+    assert await captchas_of(test_mode).verify(data["id"], CODE, None) == "ok"
+    for path in (data["image_url"], data["audio_url"], "/v1/captchas/nope/image", "/v1/captchas/nope/audio"):
+        resp = await test_mode.get(path)
+        assert resp.status == 404, path
+        body = await resp.json()
+        assert body["error"]["code"] == "captcha_not_found"
+
+
+async def test_image_is_png_of_configured_size(make_client: MakeClient) -> None:
+    """The image is a valid PNG of the configured width and height, never cached."""
+    client = await make_client(captcha_pool_target=0, captcha_width=250, captcha_height=90)
+    data = await issue(client)
+    resp = await client.get(data["image_url"])
+    assert resp.status == 200
+    assert resp.content_type == "image/png"
+    assert "no-store" in resp.headers["Cache-Control"]
+    image = Image.open(io.BytesIO(await resp.read()))
+    image.verify()
+    assert (image.format, image.size) == ("PNG", (250, 90))
+
+
+async def test_audio_is_wav_per_language(test_mode: Client, redis: Redis) -> None:
+    """The audio is an 8 kHz mono WAV, Vietnamese by default and English on request, cached per language."""
+    data = await issue(test_mode)
+    clips = {}
+    for accept, lang in ((None, "vi"), ("en-US,en;q=0.9", "en")):
+        headers = {"Accept-Language": accept} if accept else {}
+        resp = await test_mode.get(data["audio_url"], headers=headers)
+        assert resp.status == 200
+        assert resp.content_type == "audio/wav"
+        assert resp.headers["Content-Language"] == lang
+        body = await resp.read()
+        with wave.open(io.BytesIO(body)) as wav:
+            assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (1, 8000, 1)
+            assert wav.getnframes() / 8000 > 2 * len(CODE) / 3  # one spoken character at least every 1.5 s
+        clips[lang] = body
+        again = await test_mode.get(data["audio_url"], headers=headers)
+        assert await again.read() == body  # cached, not rendered anew
+    assert clips["vi"] != clips["en"]
+    key = test_mode.app[appkeys.KEYS].captcha(data["id"])  # type: ignore[index]
+    assert set(await redis.hkeys(key)) == {"h", "a", "png", "wav:vi", "wav:en"}
+    assert 0 < await redis.ttl(key) <= 300
+
+
+async def test_only_hmac_stored(make_client: MakeClient, redis: Redis) -> None:
+    """Redis holds an HMAC of the answer, not the code, in keys or values, with the TTL."""
+    client = await make_client(captcha_test_code="QQQQQ", captcha_pool_target=0)
+    data = await issue(client, article_id="a1")
+    keys = [k async for k in redis.scan_iter("*{cap:*")]
+    key = client.app[appkeys.KEYS].captcha(data["id"])  # type: ignore[index]
+    assert keys == [key]
+    assert "QQQQQ" not in key.upper()
+    stored = await redis.hmget(key, "h", "a")
+    assert stored[1] == "a1"
+    assert len(stored[0] or "") == 64 and "QQQQQ" not in (stored[0] or "").upper()
+
+
+async def test_rate_limit_issue(make_client: MakeClient) -> None:
+    """Issuing beyond the per-client limit answers 429 with Retry-After."""
+    client = await make_client(captcha_pool_target=0, captcha_issue_limit=2, captcha_test_code=CODE)
+    await issue(client)
+    await issue(client)
+    resp = await client.post("/v1/captchas")
+    assert resp.status == 429
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert (await resp.json())["error"]["code"] == "rate_limited"
+
+
+async def test_rate_limit_refresh(make_client: MakeClient) -> None:
+    """Refreshing has its own, tighter limit; a refused refresh leaves the old captcha alone."""
+    client = await make_client(captcha_pool_target=0, captcha_refresh_limit=1, captcha_test_code=CODE)
+    first = await issue(client)
+    second = await issue(client, replaces=first["id"])
+    resp = await client.post("/v1/captchas", json={"replaces": second["id"]})
+    assert resp.status == 429
+    assert "Retry-After" in resp.headers
+    assert (await client.get(second["image_url"])).status == 200
+
+
+async def test_rate_limit_uses_trusted_forwarded_for(make_client: MakeClient) -> None:
+    """Behind a trusted proxy each X-Forwarded-For client has its own budget; others cannot spoof one."""
+    client = await make_client(
+        captcha_pool_target=0, captcha_issue_limit=1, captcha_test_code=CODE, trusted_proxies="127.0.0.1,::1"
+    )
+    for addr in ("203.0.113.1", "203.0.113.2"):
+        resp = await client.post("/v1/captchas", headers={"X-Forwarded-For": addr})
+        assert resp.status == 201
+    resp = await client.post("/v1/captchas", headers={"X-Forwarded-For": "203.0.113.1"})
+    assert resp.status == 429
+    untrusted = await make_client(captcha_pool_target=0, captcha_issue_limit=1, captcha_test_code=CODE)
+    assert (await untrusted.post("/v1/captchas", headers={"X-Forwarded-For": "198.51.100.1"})).status == 201
+    assert (await untrusted.post("/v1/captchas", headers={"X-Forwarded-For": "198.51.100.2"})).status == 429
+
+
+async def test_bad_bodies(test_mode: Client) -> None:
+    """Malformed bodies and fields get a 400 and issue nothing."""
+    cases: list[dict[str, Any]] = [
+        {"data": b"{nope", "headers": {"Content-Type": "application/json"}},
+        {"json": [1, 2]},
+        {"json": {"article_id": 5}},
+        {"json": {"article_id": "bad id with spaces"}},
+        {"json": {"replaces": "not-a-captcha"}},
+    ]
+    for case in cases:
+        resp = await test_mode.post("/v1/captchas", **case)
+        assert resp.status == 400, case
+    form = await test_mode.post("/v1/captchas", data={"article_id": "a-1"})
+    assert form.status == 201
+
+
+async def test_public_url_makes_absolute_urls(make_client: MakeClient) -> None:
+    """With a public URL set, image and audio URLs are absolute."""
+    client = await make_client(captcha_pool_target=0, public_url="https://c.example.vn/")
+    data = await issue(client)
+    assert data["image_url"] == f"https://c.example.vn/v1/captchas/{data['id']}/image"
+    assert data["audio_url"].startswith("https://c.example.vn/v1/captchas/")
+
+
+async def test_codes_from_alphabet(make_client: MakeClient) -> None:
+    """Real codes have the configured length, from the look-alike-free alphabet, and differ."""
+    client = await make_client(captcha_pool_target=0, captcha_length=6)
+    captchas = captchas_of(client)
+    codes = {captchas.new_code() for _ in range(200)}
+    assert len(codes) == 200
+    assert all(len(c) == 6 and set(c) <= set(ALPHABET) for c in codes)
+    assert not set(ALPHABET) & set("0O1IlL")
+
+
+async def test_pool_serves_and_refills(make_client: MakeClient) -> None:
+    """Pre-rendered captchas fill the pool in the background; issuing takes from it, test code included."""
+    client = await make_client(captcha_pool_target=8, captcha_test_code=CODE)
+    captchas = captchas_of(client)
+    deadline = time.monotonic() + 20
+    while await captchas.pool_size() < 8:
+        assert time.monotonic() < deadline, "pool never filled"
+        await asyncio.sleep(0.05)
+    data = await issue(client)
+    assert await captchas.pool_size() <= 8
+    assert (await client.get(data["image_url"])).status == 200
+    assert await captchas.verify(data["id"], CODE, None) == "ok"
+    metrics = await (await client.get("/metrics")).text()
+    assert 'duyet_captchas_issued_total{source="pool"} 1.0' in metrics
+    assert 'duyet_captcha_verifications_total{outcome="ok"} 1.0' in metrics
+    assert "duyet_captcha_pool_size" in metrics
+    assert 'duyet_captcha_render_seconds_count{kind="image"}' in metrics
+
+
+async def test_healthz_answers_while_rendering(make_client: MakeClient) -> None:
+    """While 50 captchas render (no pool), /healthz still answers within 50 ms: rendering is off the loop."""
+    client = await make_client(captcha_pool_target=0, captcha_issue_limit=0, captcha_render_workers=2)
+    # A first burst opens the connections (test client and Redis pools) that a real server has long
+    # had open; the test client shares the server's event loop, so connecting would be measured too.
+    await asyncio.gather(*(issue(client) for _ in range(50)))
+    started = time.perf_counter()
+    burst = [asyncio.create_task(client.post("/v1/captchas")) for _ in range(50)]
+    latencies = []
+    while not all(t.done() for t in burst):
+        sent = time.perf_counter()
+        resp = await client.get("/healthz")
+        latencies.append(time.perf_counter() - sent)
+        assert resp.status == 200
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    responses = await asyncio.gather(*burst)
+    assert all(r.status == 201 for r in responses)
+    # 50 renders take ~150 ms or more on two workers: /healthz was asked several times meanwhile.
+    assert len(latencies) >= 3, (len(latencies), elapsed)
+    assert max(latencies) < 0.05, latencies
