@@ -8,12 +8,13 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
-from service import appkeys, cors, embedded, store
+from service import appkeys, captcha, cors, embedded, store
 from service.keys import Keys
 from service.metrics import Metrics
 from service.scripts import Scripts
 from service.settings import Settings
 from service.spam import SpamScorer, load_model_safely
+from service.views import captchas as captcha_views
 from service.views import comments as comment_views
 from service.views import docs, ops
 from service.views import moderation as moderation_views
@@ -64,9 +65,10 @@ def create_app(settings: Settings) -> web.Application:
             "CAPTCHA TEST MODE IS ON: every captcha code is %r. Never use this in production.",
             settings.captcha_test_code,
         )
-    app.cleanup_ctx.extend([redis_ctx, model_ctx])
+    app.cleanup_ctx.extend([redis_ctx, model_ctx, captcha.cleanup_ctx])
     moderation_views.install(app)
     app.add_routes(ops.routes)
+    app.add_routes(captcha_views.routes)
     app.add_routes(comment_views.routes)
     docs.install(app)
     return app
