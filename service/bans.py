@@ -144,18 +144,19 @@ def add_bans_parser(sub: Any) -> None:
     from service.cli import add_common
 
     parser = sub.add_parser("bans", help="ban client addresses or phone numbers from submitting")
-    add_common(parser)
     actions = parser.add_subparsers(dest="action", required=True)
     add_p = actions.add_parser("add", help="ban an address, a /24 or /64 network, or a phone number")
     add_p.add_argument("kind", choices=[k.value for k in BanKind])
     add_p.add_argument("value", help="an IP address or network, or an E.164 phone number")
     add_p.add_argument("--ttl", type=int, default=7 * 86400, help="seconds (default 7 days)")
     add_p.add_argument("--reason", default="")
-    actions.add_parser("list", help="list active bans")
+    ls = actions.add_parser("list", help="list active bans")
     rm = actions.add_parser("remove", help="lift a ban")
     rm.add_argument("kind", choices=[k.value for k in BanKind])
     rm.add_argument("value", help="as shown by `duyet bans list` (or the phone number)")
-    for p in (parser, add_p, rm):
+    for p in (add_p, ls, rm):
+        add_common(p)
+    for p in (parser, add_p, ls, rm):
         p.set_defaults(func=cmd_bans)
 
 

@@ -59,11 +59,16 @@ async def serve_sse(request: web.Request) -> web.StreamResponse:
         await pubsub.subscribe(keys.events_channel())
         await resp.prepare(request)
         await resp.write(b": connected\n\nretry: 3000\n\n")
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
         while True:
             message = await pubsub.get_message(timeout=HEARTBEAT_S)
-            if message is None:
-                await resp.write(b": keep-alive\n\n")
+            if message is None:  # a timeout, or a subscribe confirmation (ignored)
+                if loop.time() - quiet_since >= HEARTBEAT_S:
+                    await resp.write(b": keep-alive\n\n")
+                    quiet_since = loop.time()
                 continue
+            quiet_since = loop.time()
             data = message["data"]
             kind = json.loads(data).get("type", "message")
             await resp.write(f"event: {kind}\ndata: {data}\n\n".encode())

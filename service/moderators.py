@@ -246,17 +246,18 @@ def add_moderators_parser(sub: Any) -> None:
     from service.cli import add_common
 
     parser = sub.add_parser("moderators", help="manage moderator accounts and tokens")
-    add_common(parser)
     actions = parser.add_subparsers(dest="action", required=True)
     add_p = actions.add_parser("add", help="create a moderator and print its token once")
     add_p.add_argument("name")
     add_p.add_argument("--role", choices=[r.value for r in Role], default=Role.MODERATOR.value)
-    actions.add_parser("list", help="list moderators (never tokens)")
+    ls = actions.add_parser("list", help="list moderators (never tokens)")
     rm = actions.add_parser("remove", help="delete a moderator; its token stops working")
     rm.add_argument("name")
     rot = actions.add_parser("rotate", help="give a moderator a new token (printed once); the old one stops working")
     rot.add_argument("name")
-    for p in (parser, add_p, rm, rot):
+    for p in (add_p, ls, rm, rot):
+        add_common(p)
+    for p in (parser, add_p, ls, rm, rot):
         p.set_defaults(func=cmd_moderators)
 
 

@@ -50,10 +50,10 @@ def add_retention_parser(sub: Any) -> None:
     from service.cli import add_common
 
     parser = sub.add_parser("retention", help="erase personal data of old decided comments")
-    add_common(parser)
     actions = parser.add_subparsers(dest="action", required=True)
     run_p = actions.add_parser("run", help="erase now (DUYET_RETENTION_DAYS, default 30)")
     run_p.add_argument("--days", type=float, default=None, help="override DUYET_RETENTION_DAYS")
+    add_common(run_p)
     for p in (parser, run_p):
         p.set_defaults(func=cmd_retention)
 

@@ -22,7 +22,9 @@ async def _enqueue(redis: Redis, **overrides: object) -> str:
     return cid
 
 
-async def _claim(redis: Redis, who: str = "mod1", n: int = 10, lease_ms: int = 60_000) -> tuple[list[str], list[object]]:
+async def _claim(
+    redis: Redis, who: str = "mod1", n: int = 10, lease_ms: int = 60_000
+) -> tuple[list[str], list[object]]:
     return await Scripts(redis).queue_claim(
         redis, [K.pending(P), K.claims(P), K.decisions(P)], [K.comment_prefix(P), who, n, lease_ms]
     )
@@ -79,7 +81,7 @@ async def test_enqueue_with_idempotency_key_writes_once(redis: Redis) -> None:
 async def test_enqueue_refuses_a_taken_id(redis: Redis) -> None:
     """QUEUE_ENQUEUE answers -1 when the comment hash already exists, changing nothing."""
     cid = await _enqueue(redis)
-    found, code = await Scripts(redis).queue_enqueue(
+    _found, code = await Scripts(redis).queue_enqueue(
         redis, [K.comment(P, cid), K.pending(P), K.open(P), K.decisions(P)], [cid, "9", 1, 0, "m", "0.9", "x", "y"]
     )
     assert code == -1
@@ -111,7 +113,9 @@ async def test_expire_returns_only_ended_leases(redis: Redis) -> None:
     b = await _enqueue(redis)
     await _claim(redis, who="mod2", n=1, lease_ms=60_000)
     await asyncio.sleep(0.1)
-    back = await Scripts(redis).queue_expire(redis, [K.claims(P), K.pending(P), K.decisions(P)], [K.comment_prefix(P), 100])
+    back = await Scripts(redis).queue_expire(
+        redis, [K.claims(P), K.pending(P), K.decisions(P)], [K.comment_prefix(P), 100]
+    )
     assert back == [a]
     ha, hb = await redis.hgetall(K.comment(P, a)), await redis.hgetall(K.comment(P, b))
     assert ha["state"] == "pending" and ha["version"] == "3" and "claimed_by" not in ha
@@ -166,11 +170,13 @@ async def test_decide_conflicts(redis: Redis) -> None:
         2,
     ]
     assert (await s.queue_decide(redis, keys, [cid, "mod1", 2, "rejected", "reject", "spam", ""]))[0] == "ok"
-    assert (await s.queue_decide(redis, keys, [cid, "mod1", 3, "rejected", "reject", "spam", ""]))[1] == "already_decided"
+    assert (await s.queue_decide(redis, keys, [cid, "mod1", 3, "rejected", "reject", "spam", ""]))[
+        1
+    ] == "already_decided"
     missing = queue.new_comment_id()
-    assert await s.queue_decide(redis, _decide_keys(missing, "rejected"), [missing, "m", 1, "rejected", "r", "", ""]) == [
-        "not_found"
-    ]
+    assert await s.queue_decide(
+        redis, _decide_keys(missing, "rejected"), [missing, "m", 1, "rejected", "r", "", ""]
+    ) == ["not_found"]
 
 
 async def test_release_and_renew(redis: Redis) -> None:

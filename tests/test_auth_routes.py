@@ -1,0 +1,99 @@
+"""Every non-public route refuses a request without a valid moderator token (401), and admin routes
+refuse moderators (403). The walk covers whatever the router holds, so a new route is checked too."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from service.keys import Keys
+from tests.queue_helpers import auth, token_for
+
+MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+# Routes anyone may call: (method or "*", path prefix). Add a public route here deliberately.
+PUBLIC: tuple[tuple[str, str], ...] = (
+    ("*", "/healthz"),
+    ("*", "/readyz"),
+    ("*", "/metrics"),
+    ("*", "/v1/captchas"),
+    ("POST", "/v1/comments"),
+    ("OPTIONS", "/v1/"),  # CORS preflight
+    ("*", "/v1/articles"),
+    ("*", "/openapi.json"),
+    ("*", "/docs"),
+    ("*", "/demo"),
+    ("*", "/widget.js"),
+    ("*", "/moderate"),  # the UI's log-in page; its data comes from the guarded API
+    ("*", "/static"),
+    ("*", "/v1/session"),  # the UI's log-in/out (session issue)
+    ("*", "/v1/form-token"),
+)
+ADMIN_ONLY = (
+    ("POST", "/v1/comments/{id}/reopen"),
+    ("GET", "/v1/bans"),
+    ("POST", "/v1/bans"),
+    ("DELETE", "/v1/bans/{kind}/{value}"),
+    ("GET", "/v1/moderators"),
+    ("POST", "/v1/moderators"),
+    ("POST", "/v1/moderators/{name}/rotate"),
+    ("DELETE", "/v1/moderators/{name}"),
+)
+SAMPLE = {"id": "01HZZZZZZZZZZZZZZZZZZZZZZZ", "kind": "client", "value": "192.0.2.1", "name": "someone"}
+
+
+def _is_public(method: str, path: str) -> bool:
+    return any((m in ("*", method)) and (path == p or path.startswith(p)) for m, p in PUBLIC)
+
+
+def _concrete(template: str) -> str:
+    return re.sub(r"\{([^}:]+)(:[^}]*)?\}", lambda m: SAMPLE.get(m.group(1), "x1"), template)
+
+
+def _guarded_routes(app: web.Application) -> list[tuple[str, str, str]]:
+    out = []
+    for route in app.router.routes():
+        if route.method in ("HEAD", "*"):
+            continue
+        info = route.resource.get_info() if route.resource is not None else {}
+        template = info.get("formatter") or info.get("path")
+        if template is None:  # static directories
+            continue
+        if not _is_public(route.method, template):
+            out.append((route.method, template, _concrete(template)))
+    return out
+
+
+async def test_every_non_public_route_needs_a_token(make_client: MakeClient, redis: Redis) -> None:
+    """Without a token, or with a wrong one, every non-public route answers 401 and says Bearer."""
+    client = await make_client()
+    guarded = _guarded_routes(client.app)  # type: ignore[arg-type]
+    assert ("POST", "/v1/queue/claim", "/v1/queue/claim") in guarded  # the walk sees our routes
+    assert len(guarded) >= 15
+    for method, template, path in guarded:
+        for headers in ({}, {"Authorization": "Bearer dyt_not-a-real-token"}, {"Authorization": "Basic eDp5"}):
+            resp = await client.request(method, path, headers=headers, json={})
+            assert resp.status == 401, f"{method} {template} answered {resp.status} with {headers}"
+            assert resp.headers.get("WWW-Authenticate") == "Bearer"
+            assert (await resp.json())["error"]["code"] == "unauthorized"
+
+
+async def test_admin_routes_refuse_moderators(make_client: MakeClient, redis: Redis) -> None:
+    """A moderator's valid token gets 403 on every admin route."""
+    client = await make_client()
+    token = await token_for(redis, Keys(), "alice")
+    for method, template in ADMIN_ONLY:
+        resp = await client.request(method, _concrete(template), headers=auth(token), json={})
+        assert resp.status == 403, f"{method} {template} answered {resp.status}"
+
+
+async def test_public_routes_stay_public(make_client: MakeClient, redis: Redis) -> None:
+    """Operations routes answer without a token (the walk's PUBLIC list is not an escape hatch for all)."""
+    client = await make_client()
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/metrics")).status == 200
