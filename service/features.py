@@ -333,6 +333,10 @@ class CommentFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         names_out += [f"n:{f}" for f in self.name_.get_feature_names_out()]
         names_out += [f"s:{s}" for s in SIGNALS]
         self.feature_names_ = np.asarray(names_out, dtype=object)
+        for vec in (self.char_, self.word_, self.name_):
+            # sklearn caches id(stop_words), a memory address: drop it, or no two trainings in two
+            # processes would write the same artifact (it is only an optimisation of a check).
+            vars(vec).pop("_stop_words_id", None)
         n_char, n_word, n_name = (len(v.vocabulary_) for v in (self.char_, self.word_, self.name_))
         self.block_starts_ = (0, n_char, n_char + n_word, n_char + n_word + n_name)
         return self

@@ -117,7 +117,7 @@ class SpamModel:
             self._coef: npt.NDArray[np.float64] = np.asarray(linear.coef_, dtype=np.float64).ravel()
             self._intercept = float(np.asarray(linear.intercept_).ravel()[0])
             self._calibrator = calibrated.calibrators[0]
-            self._names: npt.NDArray[Any] = self._features.get_feature_names_out()
+            self._names: list[str] = [str(n) for n in self._features.get_feature_names_out()]
         except (AttributeError, KeyError, IndexError, TypeError) as exc:
             raise ModelLoadError(f"the artifact is not a calibrated duyet pipeline: {exc!r}") from exc
         if len(self._names) != len(self._coef):
@@ -208,14 +208,19 @@ class SpamModel:
         for k, inp in enumerate(inputs):
             lo, hi = bounds[k], bounds[k + 1]
             p = float(proba[k])
-            reasons = self._explain(inp, c[lo:hi], contrib[lo:hi], sig_contrib[k])
-            out.append(SpamScore(round(p, 6), self.verdict(p), reasons, self.version))
+            verdict = self.verdict(p)
+            reasons = self._explain(inp, c[lo:hi], contrib[lo:hi], sig_contrib[k], words=verdict != "ham")
+            out.append(SpamScore(round(p, 6), verdict, reasons, self.version))
         return out
 
     # ------------------------------------------------------------------ explanations
     def _explain(self, inp: SpamInput, cols: npt.NDArray[np.int64], contrib: npt.NDArray[np.float64],
-                 sig_contrib: npt.NDArray[np.float64]) -> tuple[Reason, ...]:
-        """The features that pushed this comment towards spam, grouped into readable reasons."""
+                 sig_contrib: npt.NDArray[np.float64], *, words: bool = True) -> tuple[Reason, ...]:
+        """The features that pushed this comment towards spam, grouped into readable reasons.
+
+        `words=False` (for `ham` verdicts) skips finding the words behind the text features, the
+        costly part: a comment let through needs its signals named, not its vocabulary.
+        """
         scores: dict[str, float] = {}
         for name, value in zip(SIGNALS, sig_contrib.tolist(), strict=True):
             if value > 0:
@@ -229,24 +234,27 @@ class SpamModel:
         if (~is_name).any():
             scores["words"] = float(contrib[~is_name].sum())
         cols, contrib = cols[~is_name], contrib[~is_name]
-        if len(cols) > 4 * MAX_TERMS:
-            top = np.argpartition(-contrib, 4 * MAX_TERMS)[:4 * MAX_TERMS]
+        if not words:
+            scores.pop("words", None)
+            cols, contrib = cols[:0], contrib[:0]
+        if len(cols) > 2 * MAX_TERMS:
+            top = np.argpartition(-contrib, 2 * MAX_TERMS)[:2 * MAX_TERMS]
             cols, contrib = cols[top], contrib[top]
         body = f"{inp.title}\n{inp.content}" if inp.title else inp.content
         folded = aligned_fold(body)
         lower = body.lower()
-        words: dict[str, float] = {}
+        found: dict[str, float] = {}
         for j, value in zip(cols.tolist(), contrib.tolist(), strict=True):
-            term = self._term(str(self._names[j]), body, lower, folded)
+            term = self._term(self._names[j], body, lower, folded)
             if term:
-                words[term] = words.get(term, 0.0) + value
+                found[term] = found.get(term, 0.0) + value
         reasons: list[Reason] = []
         ranked = [code for code, total in sorted(scores.items(), key=lambda kv: -kv[1]) if total >= MIN_CONTRIBUTION]
         # The words are what a moderator reads first: never crowded out by generic signals.
         shown = ranked[:MAX_REASONS] + (["words"] if "words" in ranked[MAX_REASONS:] else [])
         for code in shown:
             if code == "words":
-                terms = _pick_terms(words, body, folded)
+                terms = _pick_terms(found, body, folded)
                 if not terms:
                     continue
                 listed = ", ".join(terms)

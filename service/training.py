@@ -61,6 +61,8 @@ FOLDS = 5
 MAX_HAM_AS_SPAM = 0.003
 SUSPECT_RECALL = 0.98
 SPAM_VALUES = ("spam", "1", "true", "yes")
+# Candidate weights of the cheap-signal block, chosen per training set by out-of-fold MCC.
+SIGNAL_WEIGHTS = (1.0, 0.3)
 
 Record = tuple[str, str, str, bool]
 
@@ -182,18 +184,35 @@ def _folds(y: npt.NDArray[np.int_]) -> StratifiedKFold:
     return StratifiedKFold(n_splits=max(2, min(FOLDS, n_min)), shuffle=True, random_state=RANDOM_STATE)
 
 
-def fit(data: Labelled, *, progress: bool = True, **feature_params: Any) -> Fitted:
-    """Fit the calibrated model; choose thresholds on out-of-fold probabilities."""
+def fit(data: Labelled, *, progress: bool = True, max_ham_as_spam: float = MAX_HAM_AS_SPAM,
+        **feature_params: Any) -> Fitted:
+    """Fit the calibrated model; choose thresholds on out-of-fold probabilities.
+
+    Unless `signal_weight` is given, it is chosen among `SIGNAL_WEIGHTS` by out-of-fold MCC on the
+    training data (how much the cheap signals should count depends on the traffic: links decide a
+    lot on a news portal, little where every comment quotes a video link).
+    """
     if len(set(data.y.tolist())) < 2:
         raise ValueError("training data needs both ham and spam examples")
     X = records(data.rows)
-    base = build_pipeline(**feature_params)
     cv = _folds(data.y)
-    oof = np.zeros(len(data), dtype=float)
     splits = list(cv.split(X, data.y))
-    for train_idx, test_idx in tqdm(splits, desc="validation folds", disable=not progress, leave=False):
-        fold_model = clone(base).fit(X[train_idx], data.y[train_idx])
-        oof[test_idx] = fold_model.decision_function(X[test_idx])
+    weights = [feature_params.pop("signal_weight")] if "signal_weight" in feature_params else list(SIGNAL_WEIGHTS)
+    best: tuple[float, float, npt.NDArray[np.float64]] | None = None
+    with tqdm(total=len(splits) * len(weights), desc="validation folds", disable=not progress, leave=False) as bar:
+        for weight in weights:
+            base = build_pipeline(signal_weight=weight, **feature_params)
+            oof = np.zeros(len(data), dtype=float)
+            for train_idx, test_idx in splits:
+                fold_model = clone(base).fit(X[train_idx], data.y[train_idx])
+                oof[test_idx] = fold_model.decision_function(X[test_idx])
+                bar.update()
+            score = float(_mcc_at(np.sort(oof[data.y == 1]), np.sort(oof[data.y == 0]), np.unique(oof)).max())
+            if best is None or score > best[0] + 1e-9:
+                best = (score, weight, oof)
+    assert best is not None
+    _, weight, oof = best
+    base = build_pipeline(signal_weight=weight, **feature_params)
     model = CalibratedClassifierCV(base, method="sigmoid", cv=cv, ensemble=False)
     with tqdm(total=1, desc="final model", disable=not progress, leave=False) as bar:
         model.fit(X, data.y)
@@ -201,7 +220,7 @@ def fit(data: Labelled, *, progress: bool = True, **feature_params: Any) -> Fitt
     # The same folds and the same deterministic fits: these are the scores the calibrator saw.
     calibrator = model.calibrated_classifiers_[0].calibrators[0]
     oof_proba = np.asarray(calibrator.predict(oof), dtype=float)
-    thresholds = choose_thresholds(data.y, oof_proba)
+    thresholds = choose_thresholds(data.y, oof_proba, max_ham_as_spam=max_ham_as_spam)
     validation = metrics(data.y, oof_proba, thresholds)
     return Fitted(model, thresholds, validation)
 
@@ -212,16 +231,19 @@ def choose_thresholds(
 ) -> dict[str, float]:
     """Thresholds from validation probabilities.
 
-    `spam`: the best MCC among thresholds that flag at most `max_ham_as_spam` of ham (at least one
-    ham allowed, so a small validation set is not held to zero); when several thresholds tie (a
-    clean gap between the classes), the middle of the tie, not its edge.
+    `spam`: the best MCC among thresholds that flag at most `max_ham_as_spam` of ham, a budget
+    enforced only when validation holds enough ham to measure it (budget x ham >= 5); when several
+    thresholds tie (a clean gap between the classes), the middle of the tie, not its edge.
     `suspect`: the highest threshold that still catches `suspect_recall` of spam; if that is not
     below `spam` (separable validation data), halfway between `spam` and the 98th percentile of
     ham, so there is always a band for a closer look.
     """
     ham = np.sort(proba[y == 0])[::-1]
     spam = np.sort(proba[y == 1])
-    allowed = max(int(max_ham_as_spam * len(ham)), 1)
+    # Enforce the ham budget only where validation can measure it (5 or more ham within budget);
+    # on a small set "at most 0.3%" would mean "no ham at all" and chase a single outlier.
+    budget = max_ham_as_spam * len(ham)
+    allowed = int(budget) if budget >= 5 else len(ham)
     floor = float(ham[allowed]) if len(ham) > allowed else 0.0
     # Candidate thresholds: midpoints between consecutive distinct scores above the floor.
     scores = np.unique(np.concatenate([proba, [floor, 1.0]]))

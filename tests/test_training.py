@@ -55,11 +55,16 @@ def test_train_writes_artifact_card_and_report(trained: tuple[Path, dict[str, ob
 
 
 def test_training_is_reproducible(trained: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
-    """The same corpus trained again gives a byte-identical artifact."""
+    """The same corpus trained again, in another process, gives a byte-identical artifact."""
+    import subprocess
+    import sys
+
     artifact, card = trained
     corpus = small_corpus(tmp_path / "corpus.jsonl", 6)
     again = tmp_path / "again.skops"
-    card2 = training.train(corpus, again, None, progress=False)
+    subprocess.run([sys.executable, "-m", "service.training", "train", "--corpus", str(corpus), "--out", str(again),
+                    "--report", str(tmp_path / "r.md"), "--quiet"], check=True, cwd=ROOT, capture_output=True)
+    card2 = json.loads(card_path(again).read_text(encoding="utf-8"))
     assert card2["artifact_sha256"] == card["artifact_sha256"]
     assert again.read_bytes() == artifact.read_bytes()
 

@@ -1,0 +1,116 @@
+"""What scoring a comment costs with the shipped spam model (BENCHMARKS.md, "Spam model").
+
+- amortised: `SpamModel.score_batch` on batches of 64, and `SpamScorer.score` with 256 concurrent
+  callers (micro-batched, in the worker thread), µs per comment;
+- one comment: `score_batch([c])` and an awaited `SpamScorer.score(c)` with nothing else running,
+  p50 / p99 / max over many calls;
+- event-loop lag: the longest a 1 ms ticker waited while the scorer was under load.
+
+Comments: the seed corpus (both splits, normalised as validation does), so lengths are realistic.
+
+    .venv/bin/python bench/scoring_cost.py [--model models/spam-model.skops] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service import training  # noqa: E402
+from service.spam import SpamInput, SpamModel, SpamScorer  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def scorer_load(model: SpamModel, inputs: list[SpamInput], concurrency: int) -> tuple[float, float, float]:
+    scorer = SpamScorer(model, max_batch=64, max_wait_ms=2.0)
+    lag = 0.0
+    stop = False
+
+    async def ticker() -> None:
+        nonlocal lag
+        loop = asyncio.get_running_loop()
+        while not stop:
+            before = loop.time()
+            await asyncio.sleep(0.001)
+            lag = max(lag, loop.time() - before - 0.001)
+
+    async def worker(chunk: list[SpamInput]) -> None:
+        for inp in chunk:
+            await scorer.score(inp)
+
+    tick = asyncio.create_task(ticker())
+    chunks = [inputs[i::concurrency] for i in range(concurrency)]
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in chunks))
+    elapsed = time.perf_counter() - start
+    stop = True
+    await tick
+    mean_batch = scorer.scored / max(scorer.batches, 1)
+    await scorer.close()
+    return elapsed / len(inputs) * 1e6, lag * 1e3, mean_batch
+
+
+async def scorer_single(model: SpamModel, inputs: list[SpamInput]) -> list[float]:
+    scorer = SpamScorer(model)
+    await scorer.score(inputs[0])  # start the worker thread outside the measurement
+    times = []
+    for inp in inputs:
+        start = time.perf_counter()
+        await scorer.score(inp)
+        times.append((time.perf_counter() - start) * 1e6)
+    await scorer.close()
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "spam-model.skops")
+    parser.add_argument("--rounds", type=int, default=3, help="repeat the amortised runs, keep the best")
+    args = parser.parse_args()
+    model = SpamModel.load(args.model)
+    data = training.load_corpus(ROOT / "models" / "seed_corpus.jsonl")
+    inputs = [SpamInput(n, t, c, had_markup=m) for n, t, c, m in data.rows]
+    chars = statistics.mean(len(i.title) + len(i.content) for i in inputs)
+    print(f"model {model.version}; {len(inputs)} comments, mean {chars:.0f} characters (title + content)")
+
+    model.score_batch(inputs[:64])  # warm up
+    best = float("inf")
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        for i in range(0, len(inputs), 64):
+            model.score_batch(inputs[i:i + 64])
+        best = min(best, (time.perf_counter() - start) / len(inputs) * 1e6)
+    print(f"score_batch, batches of 64: {best:.0f} µs per comment (best of {args.rounds})")
+
+    runs = [asyncio.run(scorer_load(model, inputs, 256)) for _ in range(args.rounds)]
+    per, _lag, mean_batch = min(runs)
+    print(f"SpamScorer, 256 concurrent callers: {per:.0f} µs per comment amortised, "
+          f"mean batch {mean_batch:.1f}, max event-loop lag {max(r[1] for r in runs):.1f} ms")
+
+    sample = inputs[::3][:1500]
+    single = []
+    for inp in sample:
+        start = time.perf_counter()
+        model.score_batch([inp])
+        single.append((time.perf_counter() - start) * 1e6)
+    print(f"score_batch, one comment: p50 {pct(single, 0.5):.0f} µs, p99 {pct(single, 0.99):.0f} µs, "
+          f"max {max(single):.0f} µs")
+    awaited = asyncio.run(scorer_single(model, sample))
+    print(f"SpamScorer.score, one comment at a time: p50 {pct(awaited, 0.5):.0f} µs, "
+          f"p99 {pct(awaited, 0.99):.0f} µs, max {max(awaited):.0f} µs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
