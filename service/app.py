@@ -8,15 +8,16 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
-from service import appkeys, captcha, cors, embedded, store
+from service import appkeys, captcha, cors, embedded, hot_reload, store
 from service.keys import Keys
 from service.metrics import Metrics
 from service.scripts import Scripts
 from service.settings import Settings
-from service.spam import SpamScorer, load_model_safely
+from service.spam import load_model_safely
 from service.views import captchas as captcha_views
 from service.views import comments as comment_views
 from service.views import docs, ops
+from service.views import model as model_views
 from service.views import moderation as moderation_views
 from service.web import MIDDLEWARES, error_middleware
 
@@ -44,7 +45,8 @@ async def model_ctx(app: web.Application) -> AsyncIterator[None]:
     model, error = load_model_safely(settings.model_path)
     if error:
         log.error("spam model not loaded: %s", error)
-    scorer = SpamScorer(model)
+    # Retraining issue: a SpamScorer that can also run a shadow candidate (service.hot_reload).
+    scorer = hot_reload.ShadowingScorer(model, app[appkeys.METRICS])
     app[appkeys.SCORER] = scorer
     app[appkeys.MODEL_ERROR] = [f"model: {error}"] if error else []
     yield
@@ -65,9 +67,10 @@ def create_app(settings: Settings) -> web.Application:
             "CAPTCHA TEST MODE IS ON: every captcha code is %r. Never use this in production.",
             settings.captcha_test_code,
         )
-    app.cleanup_ctx.extend([redis_ctx, model_ctx, captcha.cleanup_ctx])
+    app.cleanup_ctx.extend([redis_ctx, model_ctx, hot_reload.cleanup_ctx, captcha.cleanup_ctx])
     moderation_views.install(app)
     app.add_routes(ops.routes)
+    app.add_routes(model_views.routes)  # retraining issue: GET /v1/model, POST /v1/model/reload
     app.add_routes(captcha_views.routes)
     app.add_routes(comment_views.routes)
     docs.install(app)

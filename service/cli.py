@@ -193,6 +193,8 @@ COMMAND_MODULES: list[tuple[str, list[str]]] = [
     ("service.bans", ["add_bans_parser"]),
     ("service.retention", ["add_retention_parser"]),
     ("service.portals", ["add_portals_parser"]),
+    ("service.retraining", ["add_retrain_parser"]),  # retraining issue
+    ("service.registry", ["add_model_parser"]),  # retraining issue
 ]
 
 

@@ -1,0 +1,192 @@
+"""Switching models in a running service: promotions, rollbacks and shadow mode, without a restart.
+
+`cleanup_ctx` (registered after the model's own context in service.app) loads the registry's
+current version at start-up (else the shipped file stays), then listens on `keys.model_channel()`.
+On a message it re-reads the registry (the source of truth: a message only says "look again"),
+loads the new artifact in a thread and `swap`s it into the scorer. A batch already taken
+finishes with the model it started with, so no request fails during the switch. Pub/sub drops
+messages while a replica is disconnected, so every replica also re-reads the registry every
+`RESYNC_S` seconds.
+
+Shadow mode: `ShadowingScorer` answers with the current model and, when a shadow version is set,
+scores the same input with the candidate in the background (its own micro-batches and thread),
+counting verdict agreement; the answer and its latency are unaffected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from service import appkeys, registry
+from service.metrics import Metrics
+from service.spam import SpamInput, SpamModel, SpamScore, SpamScorer, card_path
+
+log = logging.getLogger(__name__)
+RESYNC_S = 30.0
+OUTCOMES = ("agree", "disagree", "error")
+
+
+class ShadowingScorer(SpamScorer):
+    """The app's scorer: the current model answers; a shadow candidate, if any, scores beside it."""
+
+    def __init__(self, model: SpamModel | None = None, metrics: Metrics | None = None, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self._metrics = metrics
+        self._shadow: SpamScorer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.shadow_counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+
+    @property
+    def shadow_version(self) -> str | None:
+        return self._shadow.version if self._shadow is not None else None
+
+    async def set_shadow(self, model: SpamModel | None) -> None:
+        """Start shadowing with `model` (counts restart from zero), or stop (None)."""
+        old, self._shadow = self._shadow, (SpamScorer(model) if model is not None else None)
+        self.shadow_counts = dict.fromkeys(OUTCOMES, 0)
+        if old is not None:
+            await old.close()
+
+    async def score(self, inp: SpamInput) -> SpamScore:
+        result = await super().score(inp)
+        shadow = self._shadow
+        if shadow is not None:
+            task = asyncio.get_running_loop().create_task(self._compare(shadow, inp, result))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return result
+
+    async def _compare(self, shadow: SpamScorer, inp: SpamInput, current: SpamScore) -> None:
+        try:
+            candidate = await shadow.score(inp)
+            outcome = "agree" if candidate.verdict == current.verdict else "disagree"
+        except Exception:  # the shadow must never matter to anyone but its counters
+            outcome = "error"
+        if shadow is not self._shadow:
+            return  # shadowing changed meanwhile: these counts belong to the old candidate
+        self.shadow_counts[outcome] += 1
+        if self._metrics is not None:
+            self._metrics.shadow.labels(outcome).inc()
+
+    async def drain_shadow(self) -> None:
+        """Wait for shadow scores still in flight (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def shadow_report(self) -> dict[str, Any]:
+        counts = dict(self.shadow_counts)
+        return {"version": self.shadow_version, **counts, "total": sum(counts.values())}
+
+    async def close(self) -> None:
+        await self.drain_shadow()
+        await super().close()
+        if self._shadow is not None:
+            await self._shadow.close()
+
+
+def _shipped_version(path: Path) -> str | None:
+    try:
+        return str(json.loads(card_path(path).read_text(encoding="utf-8")).get("version"))
+    except (OSError, ValueError):
+        return None
+
+
+async def sync(app: web.Application) -> dict[str, Any]:
+    """Make this replica score with the registry's current version (or the shipped file) and shadow
+    with its shadow version; what changed. A version that fails to load is logged and skipped:
+    the replica keeps the model it has."""
+    lock = app[RELOAD_LOCK]
+    async with lock:
+        redis, keys, settings = app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SETTINGS]
+        scorer = app[appkeys.SCORER]
+        cache = registry.cache_dir_for(settings.data_dir)
+        changed: dict[str, Any] = {}
+        wanted = await registry.current(redis, keys)
+        try:
+            if wanted is not None and wanted != scorer.version:
+                scorer.swap(await registry.load(redis, keys, wanted, cache))
+                changed["current"] = wanted
+            elif wanted is None:
+                shipped = await asyncio.to_thread(_shipped_version, settings.model_path)
+                if shipped is not None and scorer.version is not None and shipped != scorer.version:
+                    scorer.swap(await asyncio.to_thread(SpamModel.load, settings.model_path))
+                    changed["current"] = shipped
+            if changed:
+                app[appkeys.MODEL_ERROR].clear()
+                log.info("now scoring with model %s", scorer.version)
+        except Exception as exc:  # a bad version must not take the replica down
+            log.error("could not switch to model %s: %s", wanted or "(shipped)", exc)
+            changed["error"] = str(exc)
+        if isinstance(scorer, ShadowingScorer):
+            shadow = await registry.shadow(redis, keys)
+            if shadow != scorer.shadow_version:
+                try:
+                    await scorer.set_shadow(await registry.load(redis, keys, shadow, cache) if shadow else None)
+                    changed["shadow"] = shadow
+                except Exception as exc:
+                    log.error("could not load shadow model %s: %s", shadow, exc)
+                    changed["error"] = str(exc)
+        return changed
+
+
+async def _listen(app: web.Application) -> None:
+    """Follow the model channel; re-read the registry on every message and every RESYNC_S seconds."""
+    redis, keys = app[appkeys.REDIS], app[appkeys.KEYS]
+    while True:
+        try:
+            pubsub = redis.pubsub()
+            try:
+                await pubsub.subscribe(keys.model_channel())
+                await sync(app)  # whatever was announced while we were not listening
+                loop = asyncio.get_running_loop()
+                last = loop.time()
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None or loop.time() - last >= RESYNC_S:
+                        await sync(app)
+                        last = loop.time()
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        except asyncio.CancelledError:
+            raise
+        except (RedisError, OSError) as exc:
+            log.warning("model channel lost (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(1.0)
+
+
+RELOAD_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("model_reload_lock", asyncio.Lock)
+
+
+async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the registry's current model, follow promotions, and run the N-labels retraining schedule."""
+    from service import retraining
+
+    app[RELOAD_LOCK] = asyncio.Lock()
+    settings = app[appkeys.SETTINGS]
+    try:
+        await sync(app)
+    except RedisError as exc:
+        log.warning("model registry not reachable at start-up (%s); the shipped model serves", exc)
+    tasks = [asyncio.get_running_loop().create_task(_listen(app), name="model-reload")]
+    if settings.retrain_every_labels > 0:
+        tasks.append(
+            asyncio.get_running_loop().create_task(
+                retraining.schedule_loop(app[appkeys.REDIS], app[appkeys.KEYS], settings), name="retrain-schedule"
+            )
+        )
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
