@@ -85,3 +85,30 @@ async def test_shadow_set_and_clear(redis: Redis) -> None:
     assert await registry.shadow(redis, keys) is None
     with pytest.raises(registry.ModelVersionNotFound):
         await registry.set_shadow(redis, keys, "nope", "alice")
+
+
+def test_model_cli(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`duyet model register|list|promote|show|rollback|shadow|audit` drive the registry."""
+    from service import cli
+
+    monkeypatch.setenv("DUYET_KEY_PREFIX", f"cli{tmp_path.name[-6:].replace('-', '')}")
+    common = ["--redis-url", redis_url, "--data-dir", str(tmp_path)]
+    a, _ = tiny_models()
+    version = json.loads(card_path(a).read_text())["version"]
+
+    def run(*args: str) -> str:
+        assert cli.main(["model", *common, *args]) == 0
+        return capsys.readouterr().out
+
+    assert f"registered {version}" in run("register", str(a))
+    assert "(no current version" in run("list")
+    assert f"promoted {version}" in run("promote", version)
+    assert run("list").startswith(f"* {version}")
+    assert json.loads(run("show"))["version"] == version
+    assert f"shadow mode: {version}" in run("shadow", version)
+    assert "shadow mode off" in run("shadow", "--off")
+    assert "rolled back to the shipped file" in run("rollback")
+    events = [json.loads(line)["event"] for line in run("audit").splitlines()]
+    assert events == ["rolled_back", "shadow", "shadow", "promoted", "registered"]
