@@ -18,6 +18,7 @@ from service.views import captchas as captcha_views
 from service.views import comments as comment_views
 from service.views import docs, ops
 from service.views import model as model_views
+from service.views import moderate as moderate_views
 from service.views import moderation as moderation_views
 from service.web import MIDDLEWARES, error_middleware
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
         )
     app.cleanup_ctx.extend([redis_ctx, model_ctx, hot_reload.cleanup_ctx, captcha.cleanup_ctx])
     moderation_views.install(app)
+    moderate_views.install(app)  # the moderator UI (pages, static files)
     app.add_routes(ops.routes)
     app.add_routes(model_views.routes)  # retraining issue: GET /v1/model, POST /v1/model/reload
     app.add_routes(captcha_views.routes)

@@ -156,3 +156,9 @@ class Keys:
     def retrain_lock(self) -> str:
         """String with a TTL: held by the one replica running a scheduled retraining."""
         return f"{self.prefix}:{{models}}:retrain_lock"
+
+    def session(self, digest: str) -> str:
+        """Hash with a TTL: one moderator UI session (moderator, csrf token, created_at).
+
+        `digest` is the sha256 of the cookie value, so a copy of the store logs nobody in."""
+        return f"{self.prefix}:session:{{{digest}}}"

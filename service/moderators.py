@@ -181,6 +181,19 @@ async def authenticate_token(redis: Redis, keys: Keys, token: str) -> Moderator 
     return mod
 
 
+# Checked when the name is unknown or has no password, so every failure costs one scrypt (no user oracle).
+_DUMMY_PASSWORD = "scrypt$" + "00" * 16 + "$" + "00" * 32
+
+
+async def authenticate_password(redis: Redis, keys: Keys, name: str, password: str) -> Moderator | None:
+    """The moderator if `password` is theirs (set by `duyet moderators passwd`), else None; as slow either way."""
+    raw: Any = await redis.hget(keys.moderators(), name) if NAME_RE.match(name) else None
+    mod, data = _account(name, raw) if raw is not None else (None, {})
+    stored = str(data.get("password") or _DUMMY_PASSWORD)
+    ok = await asyncio.to_thread(check_password, password, stored)  # scrypt: ~50 ms, off the event loop
+    return mod if ok and mod is not None and data.get("password") else None
+
+
 async def require(request: web.Request, role: Role = Role.MODERATOR) -> Moderator:
     """The moderator making this request: 401 without valid credentials, 403 without the role."""
     from service import appkeys
@@ -189,11 +202,22 @@ async def require(request: web.Request, role: Role = Role.MODERATOR) -> Moderato
     if mod is None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise errors.Unauthorized("a moderator token is required (Authorization: Bearer <token>)")
-        mod = await authenticate_token(request.app[appkeys.REDIS], request.app[appkeys.KEYS], token.strip())
+        if not header:
+            # Moderator UI: no Bearer token, so the session cookie (+ X-CSRF-Token on changes) may speak.
+            from service import sessions
+
+            name = await sessions.moderator_name(request)
+            if name is not None:
+                try:
+                    mod = await get(request.app[appkeys.REDIS], request.app[appkeys.KEYS], name)
+                except ModeratorNotFound:
+                    raise errors.Unauthorized("the session's moderator no longer exists") from None
         if mod is None:
-            raise errors.Unauthorized("the token is not valid")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise errors.Unauthorized("a moderator token is required (Authorization: Bearer <token>)")
+            mod = await authenticate_token(request.app[appkeys.REDIS], request.app[appkeys.KEYS], token.strip())
+            if mod is None:
+                raise errors.Unauthorized("the token is not valid")
         request[MODERATOR] = mod
     if role is Role.ADMIN and not mod.is_admin:
         raise errors.Forbidden("this needs the admin role")
@@ -255,9 +279,13 @@ def add_moderators_parser(sub: Any) -> None:
     rm.add_argument("name")
     rot = actions.add_parser("rotate", help="give a moderator a new token (printed once); the old one stops working")
     rot.add_argument("name")
-    for p in (add_p, ls, rm, rot):
+    pw = actions.add_parser(
+        "passwd", help="set a moderator's password for the web UI (read from the terminal or stdin)"
+    )
+    pw.add_argument("name")
+    for p in (add_p, ls, rm, rot, pw):
         add_common(p)
-    for p in (parser, add_p, ls, rm, rot):
+    for p in (parser, add_p, ls, rm, rot, pw):
         p.set_defaults(func=cmd_moderators)
 
 
@@ -282,9 +310,29 @@ def cmd_moderators(args: argparse.Namespace) -> int:
             elif args.action == "rotate":
                 token = await rotate(redis, keys, args.name)
                 print(f"new token for {args.name} (shown once; the old one no longer works):\n{token}")
+            elif args.action == "passwd":
+                password = _read_password()
+                if len(password) < 8:
+                    print("duyet: a password needs at least 8 characters", flush=True)
+                    return 1
+                await set_password(redis, keys, args.name, password)
+                print(f"password set for {args.name}")
         except errors.DuyetError as exc:
             print(f"duyet: {exc.message}", flush=True)
             return 1
         return 0
 
     return run_with_redis(settings, main)
+
+
+def _read_password() -> str:
+    """From the terminal (asked twice, not echoed), or the first line of stdin when piped."""
+    import getpass
+    import sys
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("new password: ")
+    if getpass.getpass("again: ") != first:
+        return ""
+    return first

@@ -116,6 +116,11 @@ class Settings(BaseModel):
     min_seconds_to_submit: float = Field(3.0, ge=0, le=600, description="seconds; faster form posts are flagged")
     form_token_max_age: int = Field(86400, ge=60, le=7 * 86400, description="seconds a form token stays valid")
 
+    # --- moderator UI --- (moderator UI issue)
+    session_seconds: int = Field(8 * 3600, ge=60, le=7 * 86400, description="seconds an idle UI session lasts")
+    login_limit: int = Field(10, ge=0, description="log-in attempts per client and per name per window (0: none)")
+    login_window: int = Field(300, ge=1, le=86400, description="seconds, 1-86400")
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
