@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -275,6 +276,7 @@ async def retrain(
     if not dry_run:
         card = await registry.put(redis, keys, result.artifact)
         version = str(card["version"])
+        await asyncio.to_thread(shutil.rmtree, out_dir, True)  # the registry holds it now
         await redis.set(keys.labels_seen(), n_labels)
         await registry.audit(
             redis,
@@ -306,7 +308,9 @@ def _ensure(path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- the N-labels schedule
-async def schedule_loop(redis: Redis, keys: Keys, settings: Settings) -> None:
+async def schedule_loop(
+    redis: Redis, keys: Keys, settings: Settings, seed: Path | None = training.DEFAULT_CORPUS
+) -> None:
     """Retrain when `retrain_every_labels` new labels arrived; one replica at a time (a lock with a
     TTL), training in a worker process. Never on the request path; errors are logged, never fatal."""
     every = settings.retrain_every_labels
@@ -323,7 +327,7 @@ async def schedule_loop(redis: Redis, keys: Keys, settings: Settings) -> None:
                 if not await redis.set(keys.retrain_lock(), token, nx=True, ex=lock_ttl):
                     continue
                 try:
-                    out = await retrain(redis, keys, settings, by="schedule", executor=pool)
+                    out = await retrain(redis, keys, settings, seed=seed, by="schedule", executor=pool)
                     log.info(
                         "scheduled retraining: challenger %s %s",
                         out.challenge.card["version"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import random
 from pathlib import Path
@@ -113,3 +115,27 @@ async def test_dry_run_changes_nothing_and_is_deterministic(redis: Redis, make_s
         "labels_holdout": 24,
         "labels_other": 0,
     }
+
+
+async def test_schedule_retrains_after_n_new_labels(redis: Redis, make_settings: Any) -> None:
+    """With N new labels the background loop retrains (in a worker process) and records what it saw."""
+    keys = Keys()
+    settings: Settings = make_settings(retrain_every_labels=50, retrain_check_seconds=0.05)
+    await decide_all(redis, keys, _seed_items(40, start=2))
+    task = asyncio.create_task(retraining.schedule_loop(redis, keys, settings, seed=None))
+    try:
+        await asyncio.sleep(0.3)
+        assert await registry.audit_log(redis, keys) == []  # 40 < 50: nothing yet
+        await decide_all(redis, keys, _seed_items(20, start=4))
+        for _ in range(2400):  # up to 240 s: a worker process starts, imports sklearn and trains
+            if await registry.audit_log(redis, keys):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    entry = (await registry.audit_log(redis, keys))[-1]
+    assert entry["event"] == "retrained" and entry["by"] == "schedule"
+    assert 50 <= int(await redis.get(keys.labels_seen()) or 0) <= 60  # counted when it noticed
+    assert await redis.get(keys.retrain_lock()) is None
