@@ -53,6 +53,7 @@ MAX_ID_CHARS = 4 * (NONCE_BYTES + MAX_CODE + TAG_BYTES) // 3 + 4
 MAX_ANSWER = 64
 REFILL_CHUNK = 8  # images per pool task: one inter-process hop per chunk
 REFILL_IDLE = 1.0  # seconds between pool checks when nothing is happening
+SHUTDOWN_TIMEOUT = 10.0  # seconds to wait for the render workers at shutdown
 
 
 async def _binary(redis: Redis, *command: str) -> Any:
@@ -410,12 +411,20 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
         settings, app[appkeys.REDIS], app[appkeys.SCRIPTS], app[appkeys.KEYS], app[appkeys.METRICS], executor, workers
     )
     # Start every worker now: a worker spawned by the first burst would hold up the event loop.
-    for _ in range(workers):
-        executor.submit(captcha_render.ping)
+    started = [asyncio.wrap_future(executor.submit(captcha_render.ping)) for _ in range(workers)]
     app[appkeys.CAPTCHAS] = captchas
     captchas.start()
     try:
         yield
     finally:
         await captchas.stop()
-        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        # Shutting a ProcessPoolExecutor down while its workers still start up can deadlock
+        # (seen with short-lived test apps): let them finish starting, then wait, bounded.
+        await asyncio.wait(started, timeout=SHUTDOWN_TIMEOUT)
+        shutdown = asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        try:
+            await asyncio.wait_for(shutdown, SHUTDOWN_TIMEOUT)
+        except TimeoutError:
+            log.warning("captcha render workers did not stop in %ss; terminating them", SHUTDOWN_TIMEOUT)
+            for proc in list(getattr(executor, "_processes", {}).values()):
+                proc.terminate()
