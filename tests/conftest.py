@@ -82,6 +82,10 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "data_dir": tmp_path / "data",
             "secret_key": TEST_SECRET,
             "log_level": "WARNING",
+            # No pre-rendered captcha pool and one render worker: every test app would otherwise
+            # spend two cores filling a 1,000-captcha pool. Captcha tests ask for a pool when needed.
+            "captcha_pool_target": 0,
+            "captcha_render_workers": 1,
         }
         values.update(overrides)
         return resolve(load({}, **values))
