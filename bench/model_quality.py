@@ -16,19 +16,22 @@ Data at ../shared/data (see its README); the script exits cleanly if it is absen
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-from sklearn.model_selection import StratifiedKFold
-from tqdm import tqdm
-
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, bench/ comes first on sys.path, and a bench/queue.py would shadow the stdlib.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from sklearn.model_selection import StratifiedKFold  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from service import training  # noqa: E402
 

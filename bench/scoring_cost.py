@@ -13,15 +13,18 @@ Comments: the seed corpus (both splits, normalised as validation does), so lengt
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, bench/ comes first on sys.path, and a bench/queue.py would shadow the stdlib.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
 
 from service import training  # noqa: E402
 from service.spam import SpamInput, SpamModel, SpamScorer  # noqa: E402

@@ -205,15 +205,20 @@ _LEN_SALT = 0x9E3779B97F4A7C15
 HashIndex = tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]
 
 
+_HASH_BITS = 48  # the low 16 bits of a sorted key carry the row, so one plain sort orders both
+_HASH_MASK = (1 << _HASH_BITS) - 1
+_MAX_ROWS = 1 << (64 - _HASH_BITS)
+
+
 def _hash_gram(gram: str) -> int:
     h = 0
     for ch in gram:
         h = (h * _P + ord(ch) + 1) & _MASK
-    return h ^ ((len(gram) * _LEN_SALT) & _MASK)
+    return (h ^ ((len(gram) * _LEN_SALT) & _MASK)) & _HASH_MASK
 
 
 def hash_index(vec: TfidfVectorizer) -> HashIndex:
-    """Sorted hashes of a fitted vectorizer's n-grams, and their columns."""
+    """Sorted 48-bit hashes of a fitted vectorizer's n-grams, and their columns."""
     items = sorted((_hash_gram(g), j) for g, j in vec.vocabulary_.items())
     hashes = np.asarray([h for h, _ in items], dtype=np.uint64)
     if len(hashes) > 1 and bool((hashes[1:] == hashes[:-1]).any()):
@@ -223,33 +228,39 @@ def hash_index(vec: TfidfVectorizer) -> HashIndex:
 
 def _hashed_char_grams(vec: TfidfVectorizer, docs: Sequence[str], index: HashIndex) -> tuple[
         npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """(row, column) of every in-vocabulary `analyzer="char"` n-gram of `docs`; -1 if unknown."""
+    """(row, column) of every `analyzer="char"` n-gram of `docs`; column -1 if not in the vocabulary."""
+    if len(docs) > _MAX_ROWS:
+        parts = [_hashed_char_grams(vec, docs[i:i + _MAX_ROWS], index) for i in range(0, len(docs), _MAX_ROWS)]
+        return (np.concatenate([r + i * _MAX_ROWS for i, (r, _) in enumerate(parts)]),
+                np.concatenate([c for _, c in parts]))
     lo, hi = vec.ngram_range
     texts = [_WHITE.sub(" ", d) for d in docs]
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     total = len(codes)
-    row = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    row = np.repeat(np.arange(len(texts), dtype=np.uint64), lengths)
     # Characters left in the document from each position (so an n-gram never crosses documents).
     left = np.repeat(np.cumsum(lengths), lengths) - np.arange(total, dtype=np.int64)
     h = np.zeros(total, dtype=np.uint64)
-    p, one = np.uint64(_P), np.uint64(1)
-    rows_out, keys_out = [], []
+    p, one, shift = np.uint64(_P), np.uint64(1), np.uint64(64 - _HASH_BITS)
+    packed = []
     for n in range(1, hi + 1):
         if n > total:
             break
         h[: total - n + 1] = h[: total - n + 1] * p + codes[n - 1:] + one
         if n >= lo:
             ok = left >= n
-            rows_out.append(row[ok])
-            keys_out.append(h[ok] ^ np.uint64((n * _LEN_SALT) & _MASK))
-    if not keys_out:
+            key = (h[ok] ^ np.uint64((n * _LEN_SALT) & _MASK)) & np.uint64(_HASH_MASK)
+            packed.append((key << shift) | row[ok])
+    if not packed:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    keys = np.concatenate(keys_out)
+    # Sorted needles make searchsorted walk the vocabulary once instead of jumping around it.
+    keys = np.sort(np.concatenate(packed))
     hashes, columns = index
-    pos = np.minimum(np.searchsorted(hashes, keys), len(hashes) - 1)
-    cols = np.where(hashes[pos] == keys, columns[pos], -1)
-    return np.concatenate(rows_out), cols
+    wanted = keys >> shift
+    pos = np.minimum(np.searchsorted(hashes, wanted), len(hashes) - 1)
+    cols = np.where(hashes[pos] == wanted, columns[pos], -1)
+    return (keys & np.uint64(_MAX_ROWS - 1)).astype(np.int64), cols
 
 
 def tfidf_triples(vec: TfidfVectorizer, docs: Sequence[str], index: HashIndex | None = None) -> Triples:
