@@ -304,11 +304,12 @@ def _pick_terms(words: dict[str, float], body: str, folded: str | None) -> tuple
     without a word already inside a chosen phrase ("vay" when "vay tiền" is there)."""
     covered = ""
     if folded is not None:
-        covered = " ".join(body[a:b].lower() for kind in ("link", "phone") for a, b in spans(kind, folded))
+        covered = " ".join(body[a:b].lower() for kind in ("link", "link_hidden", "phone")
+                           for a, b in spans(kind, folded))
     chosen: list[str] = []
     for term, _ in sorted(words.items(), key=lambda kv: -kv[1]):
         low = term.lower()
-        if low in covered or low.isdigit():
+        if low in covered or low.isdigit() or len(low.replace(" ", "")) < 3:
             continue
         if any(f" {low} " in f" {c.lower()} " for c in chosen):
             continue
