@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
-from service import appkeys, captcha, cors, embedded, hot_reload, store
+from service import appkeys, captcha, cors, embedded, hot_reload, portals, store
 from service.keys import Keys
 from service.metrics import Metrics
 from service.scripts import Scripts
@@ -20,6 +20,7 @@ from service.views import docs, ops
 from service.views import model as model_views
 from service.views import moderate as moderate_views
 from service.views import moderation as moderation_views
+from service.views import portal as portal_views
 from service.web import MIDDLEWARES, error_middleware
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ def create_app(settings: Settings) -> web.Application:
     middlewares = list(MIDDLEWARES)
     # CORS outside the error middleware, so error answers (422, 429...) carry CORS headers too.
     middlewares.insert(middlewares.index(error_middleware), cors.cors_middleware)
+    # Innermost: a valid portal key swaps in the reader's address before any handler reads it.
+    middlewares.append(portals.portal_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[appkeys.SETTINGS] = settings
     app[appkeys.KEYS] = Keys(settings.key_prefix, settings.partitions)
@@ -75,5 +78,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(model_views.routes)  # retraining issue: GET /v1/model, POST /v1/model/reload
     app.add_routes(captcha_views.routes)
     app.add_routes(comment_views.routes)
+    portal_views.install(app)  # /widget.js and /demo
     docs.install(app)
     return app

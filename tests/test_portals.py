@@ -15,6 +15,8 @@ from service.keys import Keys
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]
 ARTICLE = "ha-noi/2019/07/hop-tac"
+# Nothing here is scored: without a model (the slowest part of start-up) captchas work all the same.
+FAST = {"model_path": "/nonexistent/spam-model.skops", "captcha_pool_target": 0, "captcha_render_workers": 1}
 
 
 async def test_a_key_is_shown_once_and_only_its_hash_is_stored(redis: Redis) -> None:
@@ -63,7 +65,7 @@ async def _captcha(client: Client, headers: dict[str, str]) -> int:
 
 async def test_a_valid_key_makes_the_passed_on_address_the_client(make_client: MakeClient, redis: Redis) -> None:
     """With a portal key, each reader address has its own rate limit (one captcha each here)."""
-    client = await make_client(captcha_pool_target=0, captcha_issue_limit=1, captcha_test_code="TEST1")
+    client = await make_client(**FAST, captcha_issue_limit=1, captcha_test_code="TEST1")
     _, key = await portals.add(redis, client.app[portals.appkeys.KEYS], "hanoi")  # type: ignore[index]
     reader_a = {portals.KEY_HEADER: key, portals.CLIENT_IP_HEADER: "203.0.113.7"}
     reader_b = {"Authorization": f"Bearer {key}", portals.CLIENT_IP_HEADER: "2001:db8::1"}
@@ -74,14 +76,14 @@ async def test_a_valid_key_makes_the_passed_on_address_the_client(make_client: M
 
 async def test_without_a_key_the_address_header_is_ignored(make_client: MakeClient) -> None:
     """Anyone can send X-Duyet-Client-IP; without a key it changes nothing (no spoofing)."""
-    client = await make_client(captcha_pool_target=0, captcha_issue_limit=1, captcha_test_code="TEST1")
+    client = await make_client(**FAST, captcha_issue_limit=1, captcha_test_code="TEST1")
     assert await _captcha(client, {portals.CLIENT_IP_HEADER: "203.0.113.7"}) == 201
     assert await _captcha(client, {portals.CLIENT_IP_HEADER: "203.0.113.8"}) == 429
 
 
 async def test_a_wrong_key_is_refused_not_ignored(make_client: MakeClient) -> None:
     """An unknown portal key is a JSON 401, so a misconfigured portal notices at once."""
-    client = await make_client(captcha_pool_target=0)
+    client = await make_client(**FAST)
     resp = await client.post(
         "/v1/captchas",
         json={},
@@ -96,7 +98,7 @@ async def test_a_key_without_a_reader_address_is_refused(
     make_client: MakeClient, redis: Redis, address: str | None
 ) -> None:
     """A portal must pass one valid reader address, or its readers would share one rate limit."""
-    client = await make_client(captcha_pool_target=0)
+    client = await make_client(**FAST)
     _, key = await portals.add(redis, client.app[portals.appkeys.KEYS], "hanoi")  # type: ignore[index]
     headers = {portals.KEY_HEADER: key}
     if address is not None:
@@ -108,7 +110,7 @@ async def test_a_key_without_a_reader_address_is_refused(
 
 async def test_moderator_tokens_pass_through_untouched(make_client: MakeClient) -> None:
     """A Bearer token that is not a portal key is left for the moderator routes to judge."""
-    client = await make_client(captcha_pool_target=0, captcha_test_code="TEST1")
+    client = await make_client(**FAST, captcha_test_code="TEST1")
     resp = await client.post("/v1/captchas", json={}, headers={"Authorization": "Bearer dyt_someone"})
     assert resp.status == 201
 

@@ -14,11 +14,14 @@ from service.views.portal import WIDGET_SOURCE
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]
 GZIP_BUDGET = 15 * 1024  # the issue's budget for the widget, gzipped
+# These pages never score a comment: without a model (the slowest part of start-up) the app is
+# not ready for submissions but serves the widget and the demo all the same.
+NO_MODEL = {"model_path": "/nonexistent/spam-model.skops", "captcha_pool_target": 0, "captcha_render_workers": 1}
 
 
 async def test_widget_is_served_as_utf8_javascript_gzipped_and_cacheable(make_client: MakeClient) -> None:
     """/widget.js: text/javascript; charset=utf-8, gzip when accepted, cacheable, 304 on its ETag."""
-    client = await make_client(captcha_pool_target=0)
+    client = await make_client(**NO_MODEL)
     resp = await client.get("/widget.js", headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
     assert resp.status == 200
     assert resp.headers["Content-Type"] == "text/javascript; charset=utf-8"
@@ -35,7 +38,7 @@ async def test_widget_is_served_as_utf8_javascript_gzipped_and_cacheable(make_cl
 
 async def test_widget_carries_the_servers_own_rules_and_messages(make_client: MakeClient) -> None:
     """The hints the reader sees are the server's settings and its Vietnamese wording."""
-    client = await make_client(captcha_pool_target=0, name_min_length=4, title_max_length=90)
+    client = await make_client(**NO_MODEL, name_min_length=4, title_max_length=90)
     text = await (await client.get("/widget.js")).text()
     assert '"name":[4,80]' in text and '"title":[3,90]' in text
     assert "Họ tên phải có ít nhất 4 ký tự." in text
@@ -53,7 +56,7 @@ def test_widget_source_never_builds_markup_from_strings() -> None:
 
 async def test_demo_is_a_utf8_article_page_embedding_the_widget_in_two_lines(make_client: MakeClient) -> None:
     """/demo: the seed's article, the two embed lines, no inline script (CSP script-src 'self')."""
-    client = await make_client(captcha_pool_target=0, captcha_test_code="TEST1")
+    client = await make_client(**NO_MODEL, captcha_test_code="TEST1")
     resp = await client.get("/demo")
     assert resp.status == 200
     assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -68,7 +71,7 @@ async def test_demo_is_a_utf8_article_page_embedding_the_widget_in_two_lines(mak
 
 async def test_demo_has_a_plain_form_for_readers_without_javascript(make_client: MakeClient) -> None:
     """Inside the widget element: a form posting to /v1/comments with a captcha issued server-side."""
-    client = await make_client(captcha_pool_target=0, captcha_test_code="TEST1")
+    client = await make_client(**NO_MODEL, captcha_test_code="TEST1")
     html = await (await client.get("/demo")).text()
     assert '<form method="post" action="/v1/comments"' in html
     for label in ("Họ tên:", "Số điện thoại:", "Tiêu đề:", "Nội dung:", "Mã xác nhận:", "Lấy lại mã bảo mật"):
@@ -83,7 +86,7 @@ async def test_demo_has_a_plain_form_for_readers_without_javascript(make_client:
 
 async def test_demo_shows_the_outcome_of_a_no_js_post(make_client: MakeClient) -> None:
     """Back from the 303, /demo renders the outcome itself: each field's error beside it, or 'pending'."""
-    client = await make_client(captcha_pool_target=0)
+    client = await make_client(**NO_MODEL)
     query = "duyet=error&fields=name,captcha_answer&codes=required,captcha_invalid"
     html = await (await client.get(f"/demo?{query}")).text()
     assert 'role="alert">Một số trường chưa hợp lệ.' in html

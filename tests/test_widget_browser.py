@@ -31,18 +31,28 @@ COMMENT = {
 
 
 @pytest.fixture
-async def server(
+def serve(
     aiohttp_server: Callable[..., Awaitable[TestServer]], make_settings: Callable[..., Settings], redis: Redis
-) -> TestServer:
-    """The real app in captcha test mode, without the limits a test's many captchas would hit."""
-    settings = make_settings(
-        captcha_test_code=CODE,
-        captcha_pool_target=0,
-        captcha_render_workers=1,
-        captcha_issue_limit=0,
-        captcha_refresh_limit=0,
-    )
-    return await aiohttp_server(create_app(settings))
+) -> Callable[..., Awaitable[TestServer]]:
+    """Start the real app in captcha test mode, without the limits a test's many captchas would hit."""
+
+    async def start(**overrides: Any) -> TestServer:
+        settings = make_settings(
+            captcha_test_code=CODE,
+            captcha_pool_target=0,
+            captcha_render_workers=1,
+            captcha_issue_limit=0,
+            captcha_refresh_limit=0,
+            **overrides,
+        )
+        return await aiohttp_server(create_app(settings))
+
+    return start
+
+
+@pytest.fixture
+async def server(serve: Callable[..., Awaitable[TestServer]]) -> TestServer:
+    return await serve()
 
 
 @pytest.fixture
@@ -150,8 +160,11 @@ async def test_a_valid_post_awaits_moderation_then_appears_once_approved(
     await page.screenshot(path=str(SCREENSHOTS / "demo.png"), full_page=True)
 
 
-async def test_the_widget_shows_the_outcome_of_a_no_js_post(server: TestServer, browser: Browser) -> None:
+async def test_the_widget_shows_the_outcome_of_a_no_js_post(
+    serve: Callable[..., Awaitable[TestServer]], browser: Browser
+) -> None:
     """Back from a form post (?duyet=...), the widget shows the outcome, then drops it from the address."""
+    server = await serve(model_path="/nonexistent/spam-model.skops")  # nothing is scored: skip the slow load
     page = await browser.new_page()
     await page.goto(str(server.make_url("/demo?duyet=error&fields=title&codes=too_short")))
     await expect(page.locator("#e-title")).to_have_text("Tiêu đề phải có ít nhất 3 ký tự.")

@@ -61,7 +61,7 @@ textarea{resize:vertical;min-height:6em}
 :focus-visible{outline:2px solid var(--duyet-focus,#1a5fb4);outline-offset:2px}
 .hint,.note{font-size:.85em;color:var(--duyet-muted,#666);margin:.15em 0 0}.error{color:var(--e);font-size:.9em;margin:.2em 0 0;font-weight:600}
 .captcha{display:flex;flex-wrap:wrap;gap:.5em;align-items:center}.captcha input{width:9em}
-.captcha img{height:var(--duyet-captcha-height,50px);border:1px solid var(--b);border-radius:var(--r);background:#fff}
+.captcha img{height:var(--duyet-captcha-height,50px);width:auto;border:1px solid var(--b);border-radius:var(--r);background:#fff}
 .link{background:none;border:0;padding:0;font:inherit;color:var(--duyet-link-color,#0b57a4);text-decoration:underline;cursor:pointer}
 .submit{font:inherit;font-weight:600;padding:.45em 1.3em;border:0;border-radius:var(--r);background:var(--a);color:var(--duyet-accent-text,#fff);cursor:pointer}
 .submit[disabled]{opacity:.6;cursor:progress}
@@ -136,7 +136,7 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
         this.inputs[name] = input;
         return this.row(name, input, h("p", { class: "hint", id: `h-${name}` }, hint), required);
       });
-      this.img = h("img", { alt: t.image, part: "captcha-image", width: "160", height: "60" });
+      this.img = h("img", { alt: t.image, part: "captcha-image" });
       this.audio = null;
       this.listenBtn = h("button", { type: "button", class: "link", "aria-pressed": "false", click: () => this.listen() }, t.listen);
       const answer = h("input", { id: "f-captcha_answer", name: "captcha_answer", required: true, "aria-required": "true",
