@@ -6,19 +6,47 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from service import moderators, queue, review
+from service import captcha, moderators, queue, review
+from service.app import create_app
 from service.keys import Keys
 from service.scripts import Scripts
+from service.settings import Settings
 from service.views.moderate import CSP
 from tests.queue_helpers import make_comment
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+def ui_app(settings: Settings) -> web.Application:
+    """The real app without the captcha render pool: the UI never shows a captcha, and starting and
+    stopping a process pool for every short-lived test app costs seconds (and has hung teardown)."""
+    app = create_app(settings)
+    app.cleanup_ctx.remove(captcha.cleanup_ctx)
+    return app
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    make_settings: Callable[..., Settings],
+    redis: Redis,
+) -> MakeClient:
+    """Like conftest's make_client, for `ui_app`."""
+
+    async def factory(**overrides: Any) -> TestClient[Any, Any]:
+        return await aiohttp_client(ui_app(make_settings(**overrides)))
+
+    return factory
+
+
 K = Keys()
-# Neither captchas nor the spam model play a part here (comments come scored); loading them costs seconds per app.
-FAST = {"captcha_pool_target": 0, "captcha_render_workers": 1, "model_path": "/nonexistent/no-model.skops"}
+# The spam model plays no part here (comments come scored); loading it costs seconds per app.
+FAST = {"model_path": "/nonexistent/no-model.skops"}
 PASSWORD = "mật-khẩu-dài-1"
 
 
@@ -194,3 +222,37 @@ async def test_undo_is_for_the_decider_within_the_window(make_client: MakeClient
     else:
         raise AssertionError("undo after the window was accepted")
     assert (await queue.get(redis, K, cid))["state"] == "approved"
+
+
+def test_passwd_command_sets_a_password_the_login_accepts(
+    redis_url: str, tmp_path: Any, monkeypatch: Any, capsys: Any
+) -> None:
+    """`duyet moderators passwd NAME` (password piped on stdin) stores a scrypt hash that log-in accepts."""
+    import asyncio
+    import io
+
+    from service.cli import main
+
+    async def prepare() -> None:
+        client: Redis = Redis.from_url(redis_url, decode_responses=True)
+        await client.flushdb()
+        await moderators.add(client, K, "lan", moderators.Role.MODERATOR)
+        await client.aclose()
+
+    async def check(password: str) -> moderators.Moderator | None:
+        client: Redis = Redis.from_url(redis_url, decode_responses=True)
+        try:
+            return await moderators.authenticate_password(client, K, "lan", password)
+        finally:
+            await client.aclose()
+
+    asyncio.run(prepare())
+    monkeypatch.setenv("DUYET_SECRET_KEY", "s" * 40)
+    monkeypatch.setattr("sys.stdin", io.StringIO("mot-mat-khau-moi\n"))
+    code = main(["moderators", "passwd", "lan", "--redis-url", redis_url, "--data-dir", str(tmp_path)])
+    assert code == 0 and "password set for lan" in capsys.readouterr().out
+    found = asyncio.run(check("mot-mat-khau-moi"))
+    assert found is not None and found.name == "lan"
+    assert asyncio.run(check("sai")) is None
+    monkeypatch.setattr("sys.stdin", io.StringIO("ngan\n"))
+    assert main(["moderators", "passwd", "lan", "--redis-url", redis_url, "--data-dir", str(tmp_path)]) == 1

@@ -22,6 +22,7 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 LANG_COOKIE = "duyet_lang"
+VERDICTS = ("ham", "suspect", "spam")
 BATCH = 10  # comments claimed at a time
 LOGIN_MAX_FIELD = 200
 
@@ -173,14 +174,16 @@ async def logout(request: web.Request) -> web.Response:
 def _history_row(entry: dict[str, Any], words: dict[str, str], reasons: dict[str, str]) -> dict[str, Any]:
     detail = []
     if entry.get("from") or entry.get("to"):
-        detail.append(f"{entry.get('from') or ''} → {entry.get('to') or ''}")
+        before, after = (words.get(f"state_{entry.get(k)}", str(entry.get(k) or "")) for k in ("from", "to"))
+        detail.append(f"{before} → {after}")
     if entry.get("reason"):
         detail.append(reasons.get(str(entry["reason"]), str(entry["reason"])))
     if entry.get("note"):
         detail.append(f"“{entry['note']}”")
+    event = str(entry.get("event") or "")
     return {
         "at_iso": entry.get("at_iso"),
-        "event": entry.get("event"),
+        "event": words.get(f"event_{event}", event),
         "by": entry.get("by"),
         "detail": " · ".join(detail),
     }
@@ -210,11 +213,13 @@ async def detail(request: web.Request) -> web.Response:
     reason_list: list[Any] = found if isinstance(found, list) else []
     terms = [t for r in reason_list if isinstance(r, dict) for t in r.get("terms") or [] if isinstance(t, str)]
     reason_lines = [str(r.get(lang) or r.get("code")) for r in reason_list if isinstance(r, dict)]
+    verdict = comment.get("verdict") if comment.get("verdict") in VERDICTS else "ham"
     context = {
         **base,
         "comment": comment,
         "percent": round(float(comment.get("spam_probability") or 0) * 100),
-        "verdict_label": words.get(f"verdict_{comment.get('verdict')}", str(comment.get("verdict"))),
+        "verdict": verdict,
+        "verdict_label": words[f"verdict_{verdict}"],
         "state_label": words.get(f"state_{comment.get('state')}", str(comment.get("state"))),
         "terms": terms,
         "reason_lines": reason_lines,

@@ -93,6 +93,11 @@
       const bar = $(".detail .bar");
       $(".fill", bar).style.width = (Number(bar.dataset.percent) || 0) + "%";
     }
+    const locale = document.documentElement.lang === "en" ? "en-GB" : "vi-VN";
+    for (const t of document.querySelectorAll("time[datetime]")) {
+      const d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) t.textContent = d.toLocaleString(locale);
+    }
     return;
   }
 
@@ -117,6 +122,7 @@
   let lastAction = null; // {ids, at}
   let toastTimer = null;
   let ended = false;
+  let leaving = false; // logging out or closing: claim nothing more
   let newCount = 0;
 
   const fmt = (key, vars) => words[key].replace(/\{(\w+)\}/g, (_, k) => String(vars[k]));
@@ -260,7 +266,7 @@
 
   // ------------------------------------------------------------------ claiming and leases
   function fill() {
-    if (claiming || ended) return claiming;
+    if (claiming || ended || leaving) return claiming;
     const want = BATCH - cards.length;
     if (want <= 0) return null;
     claiming = (async () => {
@@ -279,6 +285,7 @@
   }
 
   async function renewAll() {
+    if (leaving) return;
     for (const c of cards.slice()) {
       const res = await api("POST", "/v1/comments/" + encodeURIComponent(c.id) + "/renew", {});
       if (res.status === 409 || res.status === 404) removeCards([c.id]);
@@ -581,6 +588,11 @@
       if (cards.length < BATCH) fill();
       scheduleStats();
     });
+    // Events sent before this stream opened (e.g. claims released by the page we came from) are
+    // not replayed: top up once it is open.
+    source.addEventListener("open", () => {
+      if (cards.length < BATCH) fill();
+    });
     window.addEventListener("pagehide", () => source.close());
   }
 
@@ -588,12 +600,21 @@
   $(".logout").addEventListener("submit", async (e) => {
     e.preventDefault();
     const form = e.target;
+    leaving = true;
+    await claiming;
     await releaseAll(false);
     cards.splice(0, cards.length);
     form.submit();
   });
   window.addEventListener("pagehide", () => {
+    leaving = true;
     if (cards.length && !ended) releaseAll(true);
+  });
+  // Back from the browser's page cache: the claims were released on leaving, so claim afresh.
+  window.addEventListener("pageshow", (e) => {
+    if (!e.persisted) return;
+    leaving = false;
+    removeCards(cards.map((c) => c.id));
   });
 
   fill();
@@ -601,4 +622,7 @@
   listen();
   setInterval(renewAll, Math.max(1000, Math.floor(LEASE_MS / 3)));
   setInterval(loadStats, 30000);
+  setInterval(() => {
+    if (cards.length < BATCH) fill();
+  }, 15000);
 })();
