@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from service import appkeys, captcha_render, ratelimit
+from service import tasks as background
 from service.errors import BadRequest, NotFound
 from service.keys import Keys
 from service.metrics import Metrics
@@ -309,11 +310,7 @@ class Captchas:
     async def stop(self) -> None:
         task, self._refill_task = self._refill_task, None
         if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            await background.stop([task])
         for fut in self._audio_inflight.values():
             fut.cancel()
 

@@ -154,7 +154,7 @@ def char_grams(text: str, lo: int, hi: int) -> list[str]:
     """sklearn's `analyzer="char"` n-grams, in one comprehension per n."""
     text = _WHITE.sub(" ", text)
     size = len(text)
-    return [text[i:i + n] for n in range(lo, min(hi, size) + 1) for i in range(size - n + 1)]
+    return [text[i : i + n] for n in range(lo, min(hi, size) + 1) for i in range(size - n + 1)]
 
 
 def char_wb_grams(text: str, lo: int, hi: int) -> list[str]:
@@ -167,7 +167,7 @@ def char_wb_grams(text: str, lo: int, hi: int) -> list[str]:
             if size <= n:
                 out.append(w)
                 break
-            out.extend([w[i:i + n] for i in range(size - n + 1)])
+            out.extend([w[i : i + n] for i in range(size - n + 1)])
     return out
 
 
@@ -178,7 +178,7 @@ def word_grams(text: str, lo: int, hi: int) -> list[str]:
         return tokens
     out = list(tokens) if lo == 1 else []
     for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
-        out.extend([" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)])
+        out.extend([" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)])
     return out
 
 
@@ -226,13 +226,16 @@ def hash_index(vec: TfidfVectorizer) -> HashIndex:
     return hashes, np.asarray([j for _, j in items], dtype=np.int64)
 
 
-def _hashed_char_grams(vec: TfidfVectorizer, docs: Sequence[str], index: HashIndex) -> tuple[
-        npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _hashed_char_grams(
+    vec: TfidfVectorizer, docs: Sequence[str], index: HashIndex
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(row, column) of every `analyzer="char"` n-gram of `docs`; column -1 if not in the vocabulary."""
     if len(docs) > _MAX_ROWS:
-        parts = [_hashed_char_grams(vec, docs[i:i + _MAX_ROWS], index) for i in range(0, len(docs), _MAX_ROWS)]
-        return (np.concatenate([r + i * _MAX_ROWS for i, (r, _) in enumerate(parts)]),
-                np.concatenate([c for _, c in parts]))
+        parts = [_hashed_char_grams(vec, docs[i : i + _MAX_ROWS], index) for i in range(0, len(docs), _MAX_ROWS)]
+        return (
+            np.concatenate([r + i * _MAX_ROWS for i, (r, _) in enumerate(parts)]),
+            np.concatenate([c for _, c in parts]),
+        )
     lo, hi = vec.ngram_range
     texts = [_WHITE.sub(" ", d) for d in docs]
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
@@ -247,7 +250,7 @@ def _hashed_char_grams(vec: TfidfVectorizer, docs: Sequence[str], index: HashInd
     for n in range(1, hi + 1):
         if n > total:
             break
-        h[: total - n + 1] = h[: total - n + 1] * p + codes[n - 1:] + one
+        h[: total - n + 1] = h[: total - n + 1] * p + codes[n - 1 :] + one
         if n >= lo:
             ok = left >= n
             key = (h[ok] ^ np.uint64((n * _LEN_SALT) & _MASK)) & np.uint64(_HASH_MASK)
@@ -273,8 +276,9 @@ def tfidf_triples(vec: TfidfVectorizer, docs: Sequence[str], index: HashIndex | 
         grams = [_analyze(vec, doc) for doc in docs]
         lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
         total = int(lengths.sum())
-        cols = np.fromiter(map(vec.vocabulary_.get, chain.from_iterable(grams), repeat(-1)),
-                           dtype=np.int64, count=total)
+        cols = np.fromiter(
+            map(vec.vocabulary_.get, chain.from_iterable(grams), repeat(-1)), dtype=np.int64, count=total
+        )
         rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
     known = cols >= 0
     width = len(vec.vocabulary_)
@@ -330,12 +334,12 @@ class CommentFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def fit(self, X: npt.NDArray[Any], y: Any = None) -> CommentFeatures:
         plains, lowers, names, _ = self._views(X)
-        common: dict[str, Any] = {"sublinear_tf": True, "min_df": self.min_df, "lowercase": False,
-                                  "dtype": np.float32}
+        common: dict[str, Any] = {"sublinear_tf": True, "min_df": self.min_df, "lowercase": False, "dtype": np.float32}
         self.char_ = TfidfVectorizer(analyzer=self.char_analyzer, ngram_range=self.char_ngrams, **common)
         self.char_.fit(plains)
-        self.word_ = TfidfVectorizer(analyzer="word", ngram_range=self.word_ngrams,
-                                     token_pattern=r"(?u)\b\w+\b", **common).fit(lowers)
+        self.word_ = TfidfVectorizer(
+            analyzer="word", ngram_range=self.word_ngrams, token_pattern=r"(?u)\b\w+\b", **common
+        ).fit(lowers)
         self.name_ = TfidfVectorizer(analyzer="char", ngram_range=(2, 4), **common).fit(names)
         self.char_index_ = hash_index(self.char_) if self.char_analyzer == "char" else None
         self.name_index_ = hash_index(self.name_)
@@ -355,9 +359,11 @@ class CommentFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def triples(self, X: npt.NDArray[Any]) -> tuple[Triples, npt.NDArray[np.float32]]:
         """The text blocks as (row, global column, value) and the signals as a dense matrix."""
         plains, lowers, names, sig = self._views(X)
-        parts = [(tfidf_triples(self.char_, plains, self.char_index_), 1.0, self.block_starts_[0]),
-                 (tfidf_triples(self.word_, lowers), 1.0, self.block_starts_[1]),
-                 (tfidf_triples(self.name_, names, self.name_index_), self.name_weight, self.block_starts_[2])]
+        parts = [
+            (tfidf_triples(self.char_, plains, self.char_index_), 1.0, self.block_starts_[0]),
+            (tfidf_triples(self.word_, lowers), 1.0, self.block_starts_[1]),
+            (tfidf_triples(self.name_, names, self.name_index_), self.name_weight, self.block_starts_[2]),
+        ]
         rows = np.concatenate([p[0] for p, _, _ in parts])
         cols = np.concatenate([p[1] + start for p, _, start in parts])
         vals = np.concatenate([p[2] * w for p, w, _ in parts])
@@ -369,8 +375,10 @@ class CommentFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         sig_rows, sig_cols = np.nonzero(sig)
         shape = (len(X), start + len(SIGNALS))
         return sparse.csr_matrix(
-            (np.concatenate([vals, sig[sig_rows, sig_cols]]).astype(np.float32),
-             (np.concatenate([rows, sig_rows]), np.concatenate([cols, sig_cols + start]))),
+            (
+                np.concatenate([vals, sig[sig_rows, sig_cols]]).astype(np.float32),
+                (np.concatenate([rows, sig_rows]), np.concatenate([cols, sig_cols + start])),
+            ),
             shape=shape,
         )
 

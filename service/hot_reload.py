@@ -27,6 +27,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from service import appkeys, registry
+from service import tasks as background
 from service.metrics import Metrics
 from service.spam import SpamInput, SpamModel, SpamScore, SpamScorer, card_path
 
@@ -185,8 +186,4 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
             )
         )
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await background.stop(tasks)

@@ -282,7 +282,6 @@ end
 return #due
 """
 
-
 CAPTCHA_CONSUME = """
 -- KEYS[1] = captcha hash
 -- returns {answer HMAC, bound article id or ''} and deletes the captcha, whatever the answer turns out

@@ -149,7 +149,8 @@ class SpamModel:
         if actual != expected:
             raise ModelLoadError(
                 f"{path} does not match its model card (sha256 {actual[:12]}…, card says {expected[:12]}…): "
-                "the file was changed or replaced; refusing it")
+                "the file was changed or replaced; refusing it"
+            )
         try:
             untrusted = sio.get_untrusted_types(data=blob)
         except Exception as exc:  # a corrupt zip or schema: any parser error means "not loadable"
@@ -169,7 +170,7 @@ class SpamModel:
         (r, c, v), sig = self._features.triples(records(rows))
         contrib = v * self._coef[c]
         text_part = np.bincount(r, weights=contrib, minlength=len(rows))
-        sig_part = sig.astype(np.float64) @ self._coef[self._signal_start:]
+        sig_part = sig.astype(np.float64) @ self._coef[self._signal_start :]
         d = np.asarray(text_part + sig_part + self._intercept, dtype=np.float64)
         return (r, c, contrib, sig), d
 
@@ -182,8 +183,8 @@ class SpamModel:
         """Calibrated spam probabilities of normalised records (name, title, content, had_markup)."""
         out = np.zeros(len(rows), dtype=np.float64)
         for start in range(0, len(rows), batch):
-            _, d = self._decision(rows[start:start + batch])
-            out[start:start + batch] = self._proba(d)
+            _, d = self._decision(rows[start : start + batch])
+            out[start : start + batch] = self._proba(d)
         return out
 
     def verdict(self, probability: float) -> str:
@@ -203,7 +204,7 @@ class SpamModel:
         order = np.argsort(r, kind="stable")
         r, c, contrib = r[order], c[order], contrib[order]
         bounds = np.searchsorted(r, np.arange(len(inputs) + 1))
-        sig_contrib = sig.astype(np.float64) * self._coef[self._signal_start:]
+        sig_contrib = sig.astype(np.float64) * self._coef[self._signal_start :]
         out: list[SpamScore] = []
         for k, inp in enumerate(inputs):
             lo, hi = bounds[k], bounds[k + 1]
@@ -214,8 +215,15 @@ class SpamModel:
         return out
 
     # ------------------------------------------------------------------ explanations
-    def _explain(self, inp: SpamInput, cols: npt.NDArray[np.int64], contrib: npt.NDArray[np.float64],
-                 sig_contrib: npt.NDArray[np.float64], *, words: bool = True) -> tuple[Reason, ...]:
+    def _explain(
+        self,
+        inp: SpamInput,
+        cols: npt.NDArray[np.int64],
+        contrib: npt.NDArray[np.float64],
+        sig_contrib: npt.NDArray[np.float64],
+        *,
+        words: bool = True,
+    ) -> tuple[Reason, ...]:
         """The features that pushed this comment towards spam, grouped into readable reasons.
 
         `words=False` (for `ham` verdicts) skips finding the words behind the text features, the
@@ -238,7 +246,7 @@ class SpamModel:
             scores.pop("words", None)
             cols, contrib = cols[:0], contrib[:0]
         if len(cols) > 2 * MAX_TERMS:
-            top = np.argpartition(-contrib, 2 * MAX_TERMS)[:2 * MAX_TERMS]
+            top = np.argpartition(-contrib, 2 * MAX_TERMS)[: 2 * MAX_TERMS]
             cols, contrib = cols[top], contrib[top]
         body = f"{inp.title}\n{inp.content}" if inp.title else inp.content
         folded = aligned_fold(body)
@@ -260,8 +268,14 @@ class SpamModel:
                 listed = ", ".join(terms)
                 reasons.append(Reason("words", f"từ ngữ: {listed}", f"words: {listed}", terms))
             elif code == "name":
-                reasons.append(Reason("name", "tên người gửi giống tên spam", "the name looks like spam",
-                                      (inp.name,) if inp.name else ()))
+                reasons.append(
+                    Reason(
+                        "name",
+                        "tên người gửi giống tên spam",
+                        "the name looks like spam",
+                        (inp.name,) if inp.name else (),
+                    )
+                )
             else:
                 vi, en = _SIGNAL_TEXT[code]
                 reasons.append(Reason(code, vi, en, self._signal_terms(code, body, folded, inp.name)))
@@ -273,7 +287,7 @@ class SpamModel:
         kind, gram = feature[:2], feature[2:]
         if kind == "w:":
             pos = lower.find(gram)
-            return body[pos:pos + len(gram)] if pos >= 0 and len(lower) == len(body) else gram
+            return body[pos : pos + len(gram)] if pos >= 0 and len(lower) == len(body) else gram
         if folded is None:
             return None
         core = gram.strip()
@@ -304,8 +318,9 @@ def _pick_terms(words: dict[str, float], body: str, folded: str | None) -> tuple
     without a word already inside a chosen phrase ("vay" when "vay tiền" is there)."""
     covered = ""
     if folded is not None:
-        covered = " ".join(body[a:b].lower() for kind in ("link", "link_hidden", "phone")
-                           for a, b in spans(kind, folded))
+        covered = " ".join(
+            body[a:b].lower() for kind in ("link", "link_hidden", "phone") for a, b in spans(kind, folded)
+        )
     chosen: list[str] = []
     for term, _ in sorted(words.items(), key=lambda kv: -kv[1]):
         low = term.lower()
@@ -440,4 +455,3 @@ def load_model_safely(path: Path | str) -> tuple[SpamModel | None, str | None]:
     except Exception as exc:  # the service must stay up (not ready) whatever the file holds
         log.exception("unexpected error loading the spam model from %s", path)
         return None, f"unexpected error loading {path}: {exc!r}"
-

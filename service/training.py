@@ -184,8 +184,9 @@ def _folds(y: npt.NDArray[np.int_]) -> StratifiedKFold:
     return StratifiedKFold(n_splits=max(2, min(FOLDS, n_min)), shuffle=True, random_state=RANDOM_STATE)
 
 
-def fit(data: Labelled, *, progress: bool = True, max_ham_as_spam: float = MAX_HAM_AS_SPAM,
-        **feature_params: Any) -> Fitted:
+def fit(
+    data: Labelled, *, progress: bool = True, max_ham_as_spam: float = MAX_HAM_AS_SPAM, **feature_params: Any
+) -> Fitted:
     """Fit the calibrated model; choose thresholds on out-of-fold probabilities.
 
     Unless `signal_weight` is given, it is chosen among `SIGNAL_WEIGHTS` by out-of-fold MCC on the
@@ -226,8 +227,11 @@ def fit(data: Labelled, *, progress: bool = True, max_ham_as_spam: float = MAX_H
 
 
 def choose_thresholds(
-    y: npt.NDArray[np.int_], proba: npt.NDArray[np.float64], *,
-    max_ham_as_spam: float = MAX_HAM_AS_SPAM, suspect_recall: float = SUSPECT_RECALL,
+    y: npt.NDArray[np.int_],
+    proba: npt.NDArray[np.float64],
+    *,
+    max_ham_as_spam: float = MAX_HAM_AS_SPAM,
+    suspect_recall: float = SUSPECT_RECALL,
 ) -> dict[str, float]:
     """Thresholds from validation probabilities.
 
@@ -261,8 +265,9 @@ def choose_thresholds(
     return {"suspect": round(min(t_suspect, t_spam), 6), "spam": round(t_spam, 6)}
 
 
-def _mcc_at(spam: npt.NDArray[np.float64], ham: npt.NDArray[np.float64],
-            thresholds: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _mcc_at(
+    spam: npt.NDArray[np.float64], ham: npt.NDArray[np.float64], thresholds: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """MCC of `score >= t` for every t at once (both score arrays sorted ascending)."""
     tp = len(spam) - np.searchsorted(spam, thresholds, side="left").astype(np.float64)
     fp = len(ham) - np.searchsorted(ham, thresholds, side="left").astype(np.float64)

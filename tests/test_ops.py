@@ -70,6 +70,7 @@ async def test_readyz_answers_fast_when_redis_hangs(
     aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
 ) -> None:
     """A server that accepts connections but never replies still gets a 503 within 1 s."""
+
     async def never_reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(30)
 

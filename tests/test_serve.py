@@ -56,7 +56,10 @@ def serve(args: list[str], data_dir: Path, **env: str) -> subprocess.Popen[str]:
     full_env.update(env)
     return subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--data-dir", str(data_dir), *args],
-        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -67,7 +70,7 @@ def test_serve_with_embedded_store_and_clean_ctrl_c(data_dir: Path) -> None:
     try:
         health = wait_for(f"http://127.0.0.1:{port}/healthz")
         assert health["status"] == "ok"
-        status, ready = get_json(f"http://127.0.0.1:{port}/readyz")
+        _status, ready = get_json(f"http://127.0.0.1:{port}/readyz")
         assert ready["checks"]["redis"] == "ok"  # type: ignore[index]
         sock = embedded.socket_path(data_dir)
         assert sock.exists()

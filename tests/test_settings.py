@@ -22,8 +22,10 @@ def test_defaults_are_development_on_loopback() -> None:
 
 def test_environment_and_overrides() -> None:
     """DUYET_* variables are read, REDIS_URL unprefixed, and flags override the environment."""
-    s = load({"DUYET_PORT": "9000", "REDIS_URL": "redis://x:6379/0", "DUYET_CORS_ORIGINS": "https://a.vn, https://b.vn"},
-             port=9100)
+    s = load(
+        {"DUYET_PORT": "9000", "REDIS_URL": "redis://x:6379/0", "DUYET_CORS_ORIGINS": "https://a.vn, https://b.vn"},
+        port=9100,
+    )
     assert s.port == 9100
     assert s.redis_url == "redis://x:6379/0"
     assert s.cors_origins == ("https://a.vn", "https://b.vn")
@@ -88,7 +90,10 @@ def test_cli_reports_bad_setting_and_exits_2() -> None:
     """`duyet serve` with a bad value stops at once with one clear line and exit code 2."""
     proc = subprocess.run(
         [sys.executable, "-m", "service.cli", "serve", "--port", "99999"],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 2
     assert "DUYET_PORT=99999 is invalid" in proc.stderr

@@ -62,8 +62,24 @@ def test_training_is_reproducible(trained: tuple[Path, dict[str, object]], tmp_p
     artifact, card = trained
     corpus = small_corpus(tmp_path / "corpus.jsonl", 6)
     again = tmp_path / "again.skops"
-    subprocess.run([sys.executable, "-m", "service.training", "train", "--corpus", str(corpus), "--out", str(again),
-                    "--report", str(tmp_path / "r.md"), "--quiet"], check=True, cwd=ROOT, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service.training",
+            "train",
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(again),
+            "--report",
+            str(tmp_path / "r.md"),
+            "--quiet",
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
     card2 = json.loads(card_path(again).read_text(encoding="utf-8"))
     assert card2["artifact_sha256"] == card["artifact_sha256"]
     assert again.read_bytes() == artifact.read_bytes()
@@ -82,13 +98,18 @@ def test_trained_model_loads_and_scores(trained: tuple[Path, dict[str, object]])
 
 def test_fast_features_equal_sklearn() -> None:
     """The serving path's TF-IDF numbers equal sklearn's own transform, block by block."""
-    rows = [("Trang 0912", "Góp ý", "Nhà cái uy tín w w w . k u b e t . c o m nhé!!!", False),
-            ("", "", "Đường Láng tắc quá 😡\n\nmong sớm xử lý", True),
-            ("Bạn đọc", "Hỏi", "Cho tôi hỏi thủ tục cấp căn cước cần giấy tờ gì ạ?", False)]
+    rows = [
+        ("Trang 0912", "Góp ý", "Nhà cái uy tín w w w . k u b e t . c o m nhé!!!", False),
+        ("", "", "Đường Láng tắc quá 😡\n\nmong sớm xử lý", True),
+        ("Bạn đọc", "Hỏi", "Cho tôi hỏi thủ tục cấp căn cước cần giấy tờ gì ạ?", False),
+    ]
     features = CommentFeatures().fit(records(rows * 3))
     plains, lowers, names, _ = features._views(records(rows))
-    for vec, docs, index in ((features.char_, plains, features.char_index_), (features.word_, lowers, None),
-                             (features.name_, names, features.name_index_)):
+    for vec, docs, index in (
+        (features.char_, plains, features.char_index_),
+        (features.word_, lowers, None),
+        (features.name_, names, features.name_index_),
+    ):
         expected = vec.transform(docs).toarray()
         r, c, v = tfidf_triples(vec, docs, index)
         got = np.zeros_like(expected)
@@ -100,6 +121,7 @@ def test_fast_features_equal_sklearn() -> None:
 
 def test_signals_see_through_obfuscation() -> None:
     """Spelled-out links and spaced phone numbers are found; a plain opinion has neither."""
+
     def sig(text: str, name: str = "") -> dict[str, float]:
         folded = fold(text)
         from service.features import SIGNALS, deobfuscate
@@ -143,8 +165,9 @@ def test_read_labelled_formats(tmp_path: Path) -> None:
     data = training.read_labelled(tsv, fmt="tsv", no_header=True, label_col="0", text_col="1")
     assert data.y.tolist() == [1, 0]
     jl = tmp_path / "c.jsonl"
-    jl.write_text('{"content": "vay tiền nhanh", "label": "spam"}\n{"content": "hay", "label": "ham"}\n',
-                  encoding="utf-8")
+    jl.write_text(
+        '{"content": "vay tiền nhanh", "label": "spam"}\n{"content": "hay", "label": "ham"}\n', encoding="utf-8"
+    )
     assert training.read_labelled(jl).y.tolist() == [1, 0]
     with pytest.raises(ValueError, match="no column"):
         training.read_labelled(jl, text_col="text")
@@ -155,13 +178,28 @@ def test_evaluate_train_on_a_test_on_b_writes_html_report(tmp_path: Path, capsys
     rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
     a = tmp_path / "a.jsonl"
     b = tmp_path / "b.jsonl"
-    a.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows[::10] if r["split"] == "train"),
-                 encoding="utf-8")
-    b.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows[1::10] if r["split"] == "test"),
-                 encoding="utf-8")
+    a.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in rows[::10] if r["split"] == "train"), encoding="utf-8"
+    )
+    b.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in rows[1::10] if r["split"] == "test"), encoding="utf-8"
+    )
     report = tmp_path / "eval.html"
-    code = training.main(["evaluate", str(b), "--train-on", str(a), "--name-col", "name", "--title-col", "title",
-                          "--report", str(report), "--quiet"])
+    code = training.main(
+        [
+            "evaluate",
+            str(b),
+            "--train-on",
+            str(a),
+            "--name-col",
+            "name",
+            "--title-col",
+            "title",
+            "--report",
+            str(report),
+            "--quiet",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "MCC" in out and "confusion: tn=" in out
@@ -170,8 +208,9 @@ def test_evaluate_train_on_a_test_on_b_writes_html_report(tmp_path: Path, capsys
     assert (tmp_path / "eval-confusion.png").exists()
 
 
-def test_evaluate_with_a_trained_model(trained: tuple[Path, dict[str, object]], tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_with_a_trained_model(
+    trained: tuple[Path, dict[str, object]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`evaluate --model` scores a labelled file with a saved model's thresholds."""
     artifact, _ = trained
     rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()][2::25]
@@ -194,8 +233,9 @@ def test_outside_data_youtube_psy(tmp_path: Path) -> None:
         test_rows += cls[cut:]
 
     def labelled(rs: list[dict[str, str]]) -> training.Labelled:
-        return training.Labelled([training.make_record(r["AUTHOR"], "", r["CONTENT"]) for r in rs],
-                                 np.asarray([int(r["CLASS"]) for r in rs]))
+        return training.Labelled(
+            [training.make_record(r["AUTHOR"], "", r["CONTENT"]) for r in rs], np.asarray([int(r["CLASS"]) for r in rs])
+        )
 
     fitted = training.fit(labelled(train_rows), progress=False)
     test = labelled(test_rows)

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from service import appkeys, bans, errors, events, moderators, queue, retention
+from service import tasks as background
 from service.moderators import Role
 
 routes = web.RouteTableDef()
@@ -370,9 +371,7 @@ async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
         ),
     ]
     yield
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await background.stop(tasks)
 
 
 def install(app: web.Application) -> None:
