@@ -36,9 +36,13 @@ from tqdm import tqdm  # noqa: E402
 from service import training  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
-YOUTUBE = {"Psy": ("Youtube01-Psy.csv", 0.925), "KatyPerry": ("Youtube02-KatyPerry.csv", 0.859),
-           "LMFAO": ("Youtube03-LMFAO.csv", 0.955), "Eminem": ("Youtube04-Eminem.csv", 0.941),
-           "Shakira": ("Youtube05-Shakira.csv", 0.931)}
+YOUTUBE = {
+    "Psy": ("Youtube01-Psy.csv", 0.925),
+    "KatyPerry": ("Youtube02-KatyPerry.csv", 0.859),
+    "LMFAO": ("Youtube03-LMFAO.csv", 0.955),
+    "Eminem": ("Youtube04-Eminem.csv", 0.941),
+    "Shakira": ("Youtube05-Shakira.csv", 0.931),
+}
 
 
 def youtube_split(path: Path) -> tuple[training.Labelled, training.Labelled]:
@@ -54,8 +58,10 @@ def youtube_split(path: Path) -> tuple[training.Labelled, training.Labelled]:
         test_rows += cls[cut:]
 
     def labelled(rows: list[dict[str, str]]) -> training.Labelled:
-        return training.Labelled([training.make_record(r["AUTHOR"], "", r["CONTENT"]) for r in rows],
-                                 np.asarray([int(r["CLASS"]) for r in rows], dtype=int))
+        return training.Labelled(
+            [training.make_record(r["AUTHOR"], "", r["CONTENT"]) for r in rows],
+            np.asarray([int(r["CLASS"]) for r in rows], dtype=int),
+        )
 
     return labelled(train_rows), labelled(test_rows)
 
@@ -67,15 +73,29 @@ def run_youtube() -> list[dict[str, object]]:
         fitted = training.fit(train, progress=False)
         proba = training.predict_proba(fitted.model, test, progress=False)
         m = training.metrics(test.y, proba, fitted.thresholds)
-        out.append({"video": video, "reference_mcc": reference, "n_train": len(train), "n_test": len(test),
-                    **{k: m[k] for k in ("mcc", "precision", "recall", "f1", "accuracy", "roc_auc", "pr_auc")},
-                    "confusion": m["confusion"], "thresholds": fitted.thresholds})
+        out.append(
+            {
+                "video": video,
+                "reference_mcc": reference,
+                "n_train": len(train),
+                "n_test": len(test),
+                **{k: m[k] for k in ("mcc", "precision", "recall", "f1", "accuracy", "roc_auc", "pr_auc")},
+                "confusion": m["confusion"],
+                "thresholds": fitted.thresholds,
+            }
+        )
     return out
 
 
 def run_sms() -> dict[str, object]:
-    data = training.read_labelled(DATA / "sms-spam-collection" / "SMSSpamCollection", fmt="tsv",
-                                  no_header=True, label_col="0", text_col="1", dedupe=True)
+    data = training.read_labelled(
+        DATA / "sms-spam-collection" / "SMSSpamCollection",
+        fmt="tsv",
+        no_header=True,
+        label_col="0",
+        text_col="1",
+        dedupe=True,
+    )
     proba = np.zeros(len(data))
     spam_t = np.zeros(len(data))
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
@@ -89,11 +109,18 @@ def run_sms() -> dict[str, object]:
     fn, tn = int((~pred & y).sum()), int((~pred & ~y).sum())
     from sklearn.metrics import average_precision_score, matthews_corrcoef, roc_auc_score
 
-    return {"n": len(data), "n_spam": int(y.sum()), "recall": tp / (tp + fn), "ham_flagged_spam": fp / (fp + tn),
-            "precision": tp / max(tp + fp, 1), "accuracy": (tp + tn) / len(data),
-            "mcc": float(matthews_corrcoef(y, pred)), "roc_auc": float(roc_auc_score(y, proba)),
-            "pr_auc": float(average_precision_score(y, proba)),
-            "confusion": {"tn": tn, "fp": fp, "fn": fn, "tp": tp}}
+    return {
+        "n": len(data),
+        "n_spam": int(y.sum()),
+        "recall": tp / (tp + fn),
+        "ham_flagged_spam": fp / (fp + tn),
+        "precision": tp / max(tp + fp, 1),
+        "accuracy": (tp + tn) / len(data),
+        "mcc": float(matthews_corrcoef(y, pred)),
+        "roc_auc": float(roc_auc_score(y, proba)),
+        "pr_auc": float(average_precision_score(y, proba)),
+        "confusion": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+    }
 
 
 def main() -> int:
@@ -115,19 +142,23 @@ def main() -> int:
         for r in yt:
             c = r["confusion"]
             assert isinstance(c, dict)
-            print(f"| {r['video']} | {r['mcc']:.3f} | {r['reference_mcc']:.3f} | "
-                  f"{'yes' if r['mcc'] >= r['reference_mcc'] else 'no'} | {r['precision']:.3f} | "  # type: ignore[operator]
-                  f"{r['recall']:.3f} | {r['roc_auc']:.3f} | {c['tn']}/{c['fp']}/{c['fn']}/{c['tp']} |")
+            print(
+                f"| {r['video']} | {r['mcc']:.3f} | {r['reference_mcc']:.3f} | "
+                f"{'yes' if r['mcc'] >= r['reference_mcc'] else 'no'} | {r['precision']:.3f} | "  # type: ignore[operator]
+                f"{r['recall']:.3f} | {r['roc_auc']:.3f} | {c['tn']}/{c['fp']}/{c['fn']}/{c['tp']} |"
+            )
     if args.only in (None, "sms"):
         sms = run_sms()
         results["sms"] = sms
         c = sms["confusion"]
         assert isinstance(c, dict)
         print("\nSMS Spam Collection, de-duplicated, stratified 5-fold")
-        print(f"n={sms['n']} spam={sms['n_spam']}: recall {sms['recall']:.4f}, ham flagged spam "
-              f"{sms['ham_flagged_spam']:.4f}, accuracy {sms['accuracy']:.4f}, precision {sms['precision']:.4f}, "
-              f"MCC {sms['mcc']:.4f}, ROC-AUC {sms['roc_auc']:.4f}, PR-AUC {sms['pr_auc']:.4f}, "
-              f"confusion tn/fp/fn/tp {c['tn']}/{c['fp']}/{c['fn']}/{c['tp']}")
+        print(
+            f"n={sms['n']} spam={sms['n_spam']}: recall {sms['recall']:.4f}, ham flagged spam "
+            f"{sms['ham_flagged_spam']:.4f}, accuracy {sms['accuracy']:.4f}, precision {sms['precision']:.4f}, "
+            f"MCC {sms['mcc']:.4f}, ROC-AUC {sms['roc_auc']:.4f}, PR-AUC {sms['pr_auc']:.4f}, "
+            f"confusion tn/fp/fn/tp {c['tn']}/{c['fp']}/{c['fn']}/{c['tp']}"
+        )
     print(f"\n({time.time() - started:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -92,14 +92,16 @@ def main() -> int:
     for _ in range(args.rounds):
         start = time.perf_counter()
         for i in range(0, len(inputs), 64):
-            model.score_batch(inputs[i:i + 64])
+            model.score_batch(inputs[i : i + 64])
         best = min(best, (time.perf_counter() - start) / len(inputs) * 1e6)
     print(f"score_batch, batches of 64: {best:.0f} µs per comment (best of {args.rounds})")
 
     runs = [asyncio.run(scorer_load(model, inputs, 256)) for _ in range(args.rounds)]
     per, _lag, mean_batch = min(runs)
-    print(f"SpamScorer, 256 concurrent callers: {per:.0f} µs per comment amortised, "
-          f"mean batch {mean_batch:.1f}, max event-loop lag {max(r[1] for r in runs):.1f} ms")
+    print(
+        f"SpamScorer, 256 concurrent callers: {per:.0f} µs per comment amortised, "
+        f"mean batch {mean_batch:.1f}, max event-loop lag {max(r[1] for r in runs):.1f} ms"
+    )
 
     sample = inputs[::3][:1500]
     single = []
@@ -107,11 +109,15 @@ def main() -> int:
         start = time.perf_counter()
         model.score_batch([inp])
         single.append((time.perf_counter() - start) * 1e6)
-    print(f"score_batch, one comment: p50 {pct(single, 0.5):.0f} µs, p99 {pct(single, 0.99):.0f} µs, "
-          f"max {max(single):.0f} µs")
+    print(
+        f"score_batch, one comment: p50 {pct(single, 0.5):.0f} µs, p99 {pct(single, 0.99):.0f} µs, "
+        f"max {max(single):.0f} µs"
+    )
     awaited = asyncio.run(scorer_single(model, sample))
-    print(f"SpamScorer.score, one comment at a time: p50 {pct(awaited, 0.5):.0f} µs, "
-          f"p99 {pct(awaited, 0.99):.0f} µs, max {max(awaited):.0f} µs")
+    print(
+        f"SpamScorer.score, one comment at a time: p50 {pct(awaited, 0.5):.0f} µs, "
+        f"p99 {pct(awaited, 0.99):.0f} µs, max {max(awaited):.0f} µs"
+    )
     return 0
 
 
