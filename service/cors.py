@@ -75,7 +75,8 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if response.prepared or not public_methods(request.path):
         return response
     # Caches must keep one copy per origin, even for answers without CORS headers.
-    response.headers.add("Vary", "Origin")
+    vary = response.headers.get("Vary")
+    response.headers["Vary"] = f"{vary}, Origin" if vary and "Origin" not in vary else (vary or "Origin")
     origin = _allowed_origin(request)
     if origin is not None and request.method in public_methods(request.path):
         response.headers["Access-Control-Allow-Origin"] = origin

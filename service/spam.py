@@ -446,10 +446,26 @@ class SpamScorer:
             self._executor = None
 
 
+_LOADED: dict[tuple[str, int, int], SpamModel] = {}
+
+
 def load_model_safely(path: Path | str) -> tuple[SpamModel | None, str | None]:
     """Start-up helper: (model, None) or (None, a one-line reason). Never raises."""
     try:
-        return SpamModel.load(Path(path)), None
+        stat = Path(path).stat()
+    except OSError:
+        stat = None
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns) if stat else None
+    if key is not None and key in _LOADED:
+        return _LOADED[key], None
+    try:
+        model = SpamModel.load(Path(path))
+        if key is not None:
+            # A loaded model is immutable; reusing it saves seconds per app start (tests, workers'
+            # reloads). The key includes size and mtime, so a replaced or tampered file is re-checked.
+            _LOADED.clear()
+            _LOADED[key] = model
+        return model, None
     except ModelLoadError as exc:
         return None, str(exc)
     except Exception as exc:  # the service must stay up (not ready) whatever the file holds
