@@ -189,7 +189,7 @@ async def test_form_post_without_js_redirects_back_pending(client: Client) -> No
 async def test_form_post_without_js_redirects_back_with_errors(client: Client) -> None:
     """Field errors come back as ?duyet=error&fields=...&codes=..., replacing an earlier outcome."""
     headers = {"Accept": BROWSER_ACCEPT, "Referer": PAGE.replace("ref=home", "ref=home&duyet=pending")}
-    data = comment(await new_captcha(client), name="1", title="")
+    data = comment(await new_captcha(client), name="12", title="")
     resp = await client.post("/v1/comments", data=data, headers=headers, allow_redirects=False)
     assert resp.status == 303
     _, query, _ = _outcome(resp.headers["Location"])

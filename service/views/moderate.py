@@ -110,7 +110,12 @@ def _see_other(location: str) -> web.Response:
 
 
 async def _form(request: web.Request) -> dict[str, str]:
-    data = await request.post()
+    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise errors.UnsupportedMediaType("send the log-in form as application/x-www-form-urlencoded")
+    try:
+        data = await request.post()
+    except (ValueError, AssertionError, UnicodeDecodeError) as exc:  # e.g. multipart without a boundary
+        raise errors.BadRequest(f"the form body could not be read: {exc}") from None
     return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
