@@ -28,8 +28,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as `python bench/learning_curve.py`, Python puts bench/ first on sys.path, and bench/queue.py
-# would shadow the standard library's `queue` (imported by concurrent.futures): drop it.
+# Run as a script: bench/ is not a package; import `service` from the checkout.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import asyncio  # noqa: E402

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Run as a script, Python puts bench/ first on sys.path; bench/queue.py would shadow `queue`.
+# Run as a script: bench/ is not a package; import `service` from the checkout.
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]

@@ -41,7 +41,7 @@ class FittingImageCaptcha(ImageCaptcha):
     """
 
     # More overlap than the library's 0.25 and two extra noise arcs: with a 16-character alphabet,
-    # Tesseract told the alphabet read 2.2% of the library's layout exactly (bench/captcha.py).
+    # Tesseract told the alphabet read 2.2% of the library's layout exactly (bench/captchas.py).
     word_offset_dx = 0.3
     noise_curves = 3
 

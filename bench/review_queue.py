@@ -2,7 +2,7 @@
 layer, and Redis memory per queued comment (500-character content).
 
 Runs against its own embedded Valkey (AOF, fsync always: the service's default) in a temp dir.
-Usage: .venv/bin/python bench/queue.py [--comments 2000] [--workers 20]
+Usage: .venv/bin/python bench/review_queue.py [--comments 2000] [--workers 20]
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-# Run as a script, this file's folder comes first on sys.path and its name would shadow the
-# standard library's `queue` (which redis-py imports): drop the folder, add the repository.
+# Run as a script: bench/ is not a package; import `service` from the checkout.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [os.path.dirname(_HERE)]
 

@@ -1,6 +1,6 @@
 """Captcha benchmarks: issuance rate vs the raw renderer, a burst served from the pool, an OCR attack.
 
-    .venv/bin/python bench/captcha.py [--quick]
+    .venv/bin/python bench/captchas.py [--quick]
 
 Starts its own embedded Valkey and a real `duyet serve` process on a free local port, and loads
 it over HTTP from this process (aiohttp client, keep-alive connections). Prints a Markdown
@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-# This file is named like the `captcha` library: run as a script, its folder would shadow it.
+# Run as a script: import `service` from the checkout, not bench/.
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
@@ -339,7 +339,7 @@ async def main_async(args: argparse.Namespace) -> None:
 def report(raw: float, ours: float, runs: list[dict[str, Any]], burst_result: dict[str, Any], ocr: Any) -> None:
     lines = [
         "",
-        f"Image {WIDTH}x{HEIGHT}, {LENGTH} characters, {os.cpu_count()} cores; `python bench/captcha.py`.",
+        f"Image {WIDTH}x{HEIGHT}, {LENGTH} characters, {os.cpu_count()} cores; `python bench/captchas.py`.",
         "",
         f"- Raw `ImageCaptcha.generate` (library defaults, same size): **{raw:.0f} images per CPU-second**"
         f" ({1000 / raw:.2f} ms); ours with the fitting layout: {ours:.0f}/CPU-s.",
