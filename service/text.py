@@ -20,6 +20,13 @@ _INVISIBLE = re.compile(
 )
 # Markup detector: a tag, an HTML entity or a BBCode link.
 _MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);|\[/?(?:url|img|b|i|link)\b", re.I)
+# Tags that break a line in a browser: dropped with the rest of the markup, they would glue the
+# words on either side together ("song ever<br />Thumbs up" -> "song everThumbs up").
+_BREAKS = re.compile(
+    r"<\s*(?:br|hr)\b[^>]*>|<\s*/?\s*(?:p|div|li|ul|ol|dl|dt|dd|tr|td|th|table|h[1-6]|blockquote|pre|"
+    r"section|article|header|footer|aside|nav|figure|figcaption|address)\b[^>]*>",
+    re.I,
+)
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -52,6 +59,7 @@ def normalise(raw: str, *, multiline: bool = False) -> Normalised:
     if had_markup:
         # nh3 with no allowed tags keeps the text of every element and drops the tags;
         # it escapes &<>, which we undo because we store plain text, not HTML.
+        text = _BREAKS.sub("\n", text)
         text = nh3.clean(text, tags=set(), attributes={}, strip_comments=True)
         text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
         text = text.replace("&#39;", "'").replace("&nbsp;", " ").replace("&amp;", "&")
