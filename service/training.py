@@ -4,7 +4,7 @@ Never imported on the request path: serving needs only `service.spam` and `servi
 
 The model: `CommentFeatures` (char n-grams of the folded text, word n-grams, name, cheap signals)
 -> a linear SVM, calibrated by Platt scaling on 5-fold out-of-fold scores (sklearn's
-`CalibratedClassifierCV`, one final estimator). The same out-of-fold probabilities choose the
+`CalibratedClassifierCV` shape, one final estimator). The same out-of-fold probabilities choose the
 `suspect` and `spam` thresholds, so thresholds never see the data they are judged on.
 """
 
@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 from sklearn.base import clone
-from sklearn.calibration import CalibratedClassifierCV
+from sklearn.calibration import CalibratedClassifierCV, _CalibratedClassifier, _SigmoidCalibration
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -162,14 +163,12 @@ def file_sha256(path: Path) -> str:
 
 
 # ----------------------------------------------------------------------------- model
+LINEAR = LinearSVC(C=1.0, random_state=RANDOM_STATE)
+
+
 def build_pipeline(**feature_params: Any) -> Pipeline:
     """The uncalibrated pipeline: features -> linear SVM."""
-    return Pipeline(
-        [
-            ("features", CommentFeatures(**feature_params)),
-            ("linear", LinearSVC(C=1.0, random_state=RANDOM_STATE)),
-        ]
-    )
+    return Pipeline([("features", CommentFeatures(**feature_params)), ("linear", clone(LINEAR))])
 
 
 @dataclass
@@ -184,6 +183,14 @@ def _folds(y: npt.NDArray[np.int_]) -> StratifiedKFold:
     return StratifiedKFold(n_splits=max(2, min(FOLDS, n_min)), shuffle=True, random_state=RANDOM_STATE)
 
 
+def _weigh(matrix: sparse.csr_matrix, start: int, weight: float) -> sparse.csr_matrix:
+    """`matrix` with its signal columns (from `start`) scaled by `weight`: the very numbers
+    `CommentFeatures(signal_weight=weight)` gives (the same float32 product)."""
+    out = matrix.copy()
+    out.data[out.indices >= start] *= np.float32(weight)
+    return out
+
+
 def fit(
     data: Labelled, *, progress: bool = True, max_ham_as_spam: float = MAX_HAM_AS_SPAM, **feature_params: Any
 ) -> Fitted:
@@ -192,37 +199,55 @@ def fit(
     Unless `signal_weight` is given, it is chosen among `SIGNAL_WEIGHTS` by out-of-fold MCC on the
     training data (how much the cheap signals should count depends on the traffic: links decide a
     lot on a news portal, little where every comment quotes a video link).
+
+    The out-of-fold decision scores of the chosen weight serve twice: the Platt sigmoid is fitted on
+    them (what `CalibratedClassifierCV(cv=..., ensemble=False)` does, without fitting every fold
+    again), and so are the thresholds. The base pipeline is then fitted once on all the data.
     """
     if len(set(data.y.tolist())) < 2:
         raise ValueError("training data needs both ham and spam examples")
     X = records(data.rows)
-    cv = _folds(data.y)
-    splits = list(cv.split(X, data.y))
+    y = data.y
+    cv = _folds(y)
+    splits = list(cv.split(X, y))
     weights = [feature_params.pop("signal_weight")] if "signal_weight" in feature_params else list(SIGNAL_WEIGHTS)
     best: tuple[float, float, npt.NDArray[np.float64]] | None = None
-    with tqdm(total=len(splits) * len(weights), desc="validation folds", disable=not progress, leave=False) as bar:
+    steps = len(splits) * (1 + len(weights))
+    with tqdm(total=steps, desc="validation folds", disable=not progress, leave=False) as bar:
+        # The features are fitted without labels and the weight only scales the signal columns:
+        # one feature fit per fold serves every candidate weight.
+        folds = []
+        for train_idx, test_idx in splits:
+            features = CommentFeatures(**feature_params).fit(X[train_idx])
+            start = int(features.block_starts_[3])
+            train_m, test_m = features.transform(X[train_idx]), features.transform(X[test_idx])
+            folds.append((train_idx, test_idx, train_m, test_m, start))
+            bar.update()
         for weight in weights:
-            base = build_pipeline(signal_weight=weight, **feature_params)
             oof = np.zeros(len(data), dtype=float)
-            for train_idx, test_idx in splits:
-                fold_model = clone(base).fit(X[train_idx], data.y[train_idx])
-                oof[test_idx] = fold_model.decision_function(X[test_idx])
+            for train_idx, test_idx, train_m, test_m, start in folds:
+                linear = clone(LINEAR).fit(_weigh(train_m, start, weight), y[train_idx])
+                oof[test_idx] = linear.decision_function(_weigh(test_m, start, weight))
                 bar.update()
-            score = float(_mcc_at(np.sort(oof[data.y == 1]), np.sort(oof[data.y == 0]), np.unique(oof)).max())
+            score = float(_mcc_at(np.sort(oof[y == 1]), np.sort(oof[y == 0]), np.unique(oof)).max())
             if best is None or score > best[0] + 1e-9:
                 best = (score, weight, oof)
     assert best is not None
     _, weight, oof = best
-    base = build_pipeline(signal_weight=weight, **feature_params)
-    model = CalibratedClassifierCV(base, method="sigmoid", cv=cv, ensemble=False)
     with tqdm(total=1, desc="final model", disable=not progress, leave=False) as bar:
-        model.fit(X, data.y)
+        base = build_pipeline(signal_weight=weight, **feature_params).fit(X, y)
         bar.update()
-    # The same folds and the same deterministic fits: these are the scores the calibrator saw.
-    calibrator = model.calibrated_classifiers_[0].calibrators[0]
+    calibrator = _SigmoidCalibration().fit(oof, y)
+    classes = np.unique(y)
+    # The artifact keeps sklearn's CalibratedClassifierCV shape (one base estimator, one sigmoid),
+    # so `predict_proba` and the serving loader read it as before.
+    unfitted = build_pipeline(signal_weight=weight, **feature_params)
+    model = CalibratedClassifierCV(unfitted, method="sigmoid", cv=cv, ensemble=False)
+    model.classes_ = classes
+    model.calibrated_classifiers_ = [_CalibratedClassifier(base, [calibrator], classes=classes, method="sigmoid")]
     oof_proba = np.asarray(calibrator.predict(oof), dtype=float)
-    thresholds = choose_thresholds(data.y, oof_proba, max_ham_as_spam=max_ham_as_spam)
-    validation = metrics(data.y, oof_proba, thresholds)
+    thresholds = choose_thresholds(y, oof_proba, max_ham_as_spam=max_ham_as_spam)
+    validation = metrics(y, oof_proba, thresholds)
     return Fitted(model, thresholds, validation)
 
 
@@ -399,7 +424,7 @@ def save(
         "trusted_types": list(TRUSTED),
         "model": {
             "features": {k: list(v) if isinstance(v, tuple) else v for k, v in features.get_params().items()},
-            "classifier": "LinearSVC(C=1.0) + CalibratedClassifierCV(sigmoid, 5-fold, ensemble=False)",
+            "classifier": "LinearSVC(C=1.0), Platt sigmoid fitted on its 5-fold out-of-fold scores",
         },
         "thresholds": fitted.thresholds,
         "metrics": {"validation_out_of_fold": fitted.validation, **({"test": test} if test else {})},
