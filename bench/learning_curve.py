@@ -21,7 +21,7 @@ dated comments are ham). We replay them as a new campaign that starts after 1,00
 spread evenly through the rest of the stream, and track the model in use's recall on that
 campaign's spam in each window, against decisions since the campaign started.
 
-Run: .venv/bin/python bench/learning_curve.py  (about 5-10 minutes on 2 cores)
+Run: .venv/bin/python bench/learning_curve.py  (about 15 minutes on a shared 2-core machine)
 Writes bench/out/learning_curve.json and docs/learning_curve.png.
 """
 
