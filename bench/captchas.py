@@ -219,25 +219,58 @@ async def sustained(redis_url: str, data_dir: Path, workers: int, seconds: float
     }
 
 
-async def burst(redis_url: str, data_dir: Path, count: int) -> dict[str, Any]:
+WRK_POST = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = "{}"\n'
+
+
+def wrk_run(url: str, connections: int, seconds: float, script: Path) -> dict[str, Any]:
+    """POST /v1/captchas from wrk (a C load generator: the Python client costs a core itself)."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", "-s", str(script), url + "/v1/captchas"],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
+
+    def ms(text: str) -> float:  # wrk prints "812.00us", "12.34ms" or "1.02s"
+        for unit, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+            if text.endswith(unit):
+                return float(text[: -len(unit)]) * scale
+        raise ValueError(text)
+
+    lines = out.splitlines()
+    fields = {line.split()[0]: line.split()[1] for line in lines if "%" in line and line.strip().endswith("s")}
+    non2xx = [line for line in lines if "Non-2xx" in line or "Socket errors" in line]
+    if non2xx:
+        raise RuntimeError(f"wrk saw errors: {non2xx}")
+    rate = float(next(line.split()[1] for line in lines if line.startswith("Requests/sec")))
+    return {"connections": connections, "rate": rate, "p50": ms(fields["50%"]), "p99": ms(fields["99%"])}
+
+
+async def burst(redis_url: str, data_dir: Path, count: int, wrk_seconds: float) -> dict[str, Any]:
     client = Redis.from_url(redis_url)
-    server = Server(redis_url, data_dir, captcha_pool_target=2 * count, captcha_render_workers=2)
+    pool = max(2 * count, 8000) if shutil.which("wrk") else 2 * count
+    server = Server(redis_url, data_dir, captcha_pool_target=pool, captcha_render_workers=2)
     out: dict[str, Any] = {"count": count}
     try:
         connector = aiohttp.TCPConnector(limit=64)
         async with aiohttp.ClientSession(connector=connector) as session:
             await server.wait_ready(session)
             await issue_loop(session, server.url, 64, 64)  # open the 64 connections
-            for label, fetch in (("issue", False), ("issue_image", True)):
+
+            async def pool_full() -> None:
                 deadline = time.monotonic() + 240
                 while True:  # wait until the background refill has the pool full again
                     keys = client.keys("duyet:{cappool}:*")
                     size = sum(int(client.llen(k)) for k in keys)  # type: ignore[arg-type]
-                    if size >= 2 * count:
-                        break
+                    if size >= pool:
+                        return
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"pool stuck at {size}")
                     await asyncio.sleep(0.5)
+
+            for label, fetch in (("issue", False), ("issue_image", True)):
+                await pool_full()
                 cpu0 = tree_cpu(server.proc.pid)
                 wall, lat, img = await issue_loop(session, server.url, count, 64, fetch_image=fetch)
                 cpu = tree_cpu(server.proc.pid) - cpu0  # includes the refill rendering in the background
@@ -245,6 +278,16 @@ async def burst(redis_url: str, data_dir: Path, count: int) -> dict[str, Any]:
                 if img:
                     out[label]["image_p50"] = pct(img, 0.5)
                     out[label]["image_p99"] = pct(img, 0.99)
+            if shutil.which("wrk"):
+                script = data_dir / "post.lua"
+                script.write_text(WRK_POST)
+                out["wrk"] = []
+                for connections in (16, 64):
+                    await pool_full()
+                    cpu0, t0 = tree_cpu(server.proc.pid), time.perf_counter()
+                    run = wrk_run(server.url, connections, wrk_seconds, script)
+                    run["cores"] = (tree_cpu(server.proc.pid) - cpu0) / (time.perf_counter() - t0)
+                    out["wrk"].append(run)
     finally:
         server.stop()
         client.close()
@@ -326,7 +369,7 @@ async def main_async(args: argparse.Namespace) -> None:
             print("sustained", result)
             runs.append(result)
         Redis.from_url(redis_url).flushdb()
-        burst_result = await burst(redis_url, tmp / "data-burst", 1000 if args.quick else 3000)
+        burst_result = await burst(redis_url, tmp / "data-burst", 1000 if args.quick else 3000, 2 if args.quick else 3)
         print("burst", burst_result)
         ocr = ocr_attack(100 if args.quick else 500) if shutil.which("tesseract") else None
         print("ocr", ocr)
@@ -365,6 +408,11 @@ def report(raw: float, ours: float, runs: list[dict[str, Any]], burst_result: di
         f"| POST + GET image | {j['rate']:.0f} | {j['p50']:.1f} (image {j['image_p50']:.1f}) |"
         f" {j['p99']:.1f} (image {j['image_p99']:.1f}) | {j['cores']:.2f} |"
     )
+    for w in burst_result.get("wrk", []):
+        lines.append(
+            f"| POST /v1/captchas from wrk, {w['connections']} connections | {w['rate']:.0f} | {w['p50']:.1f} |"
+            f" {w['p99']:.1f} | {w['cores']:.2f} |"
+        )
     if ocr:
         lines += [
             "",

@@ -9,8 +9,12 @@ The `captcha` library only draws; storage, expiry, single use and checking live 
 - Verification reads and deletes the key in one script, right answer or wrong: one attempt per
   captcha, so guessing costs a fresh captcha every time. Answers in Turnstile's siteverify terms.
 - Rendering runs in a process pool, never on the event loop. A pool of pre-rendered image captchas
-  in Redis (refilled in the background) serves bursts; audio is rendered on first request and
-  cached in the captcha's hash, so it expires with it.
+  (refilled in the background) serves bursts; audio is rendered on first request and cached in the
+  captcha's hash, so it expires with it.
+- A pooled captcha is stored whole (HMAC and PNG) when it is rendered, and its id queued in a Redis
+  list; each process takes ids a few at a time. Issuing one then only binds the article and starts
+  its TTL (one small script), where copying the PNG on every issue made a burst wait on Redis'
+  fsync of ~8 KB per captcha.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import multiprocessing
 import os
 import re
 import secrets
+import time
 import unicodedata
+from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -54,12 +60,25 @@ MAX_ID_CHARS = 4 * (NONCE_BYTES + MAX_CODE + TAG_BYTES) // 3 + 4
 MAX_ANSWER = 64
 REFILL_CHUNK = 8  # images per pool task: one inter-process hop per chunk
 REFILL_IDLE = 1.0  # seconds between pool checks when nothing is happening
+POOL_TAKE = 8  # pooled ids a process takes from Redis at a time
+POOL_MAX_AGE = 3 * 3600  # older pooled captchas are dropped (re-rendered), so codes do not linger
+POOL_KEY_TTL = 2 * POOL_MAX_AGE  # a pooled captcha's key outlives its place in the pool
 SHUTDOWN_TIMEOUT = 10.0  # seconds to wait for the render workers at shutdown
 
 
 async def _binary(redis: Redis, *command: str) -> Any:
     """A command whose reply is binary (PNG, WAV), on a client that decodes replies by default."""
     return await redis.execute_command(*command, NEVER_DECODE=[])  # type: ignore[no-untyped-call]
+
+
+def random_code(length: int, alphabet: str = captcha_render.ALPHABET) -> str:
+    """A uniformly random code from one urandom read (secrets.choice reads urandom per character:
+    ~15 µs each, most of a pool refill's main-process cost). Rejection sampling keeps it unbiased."""
+    limit = 256 - 256 % len(alphabet)
+    out: list[str] = []
+    while len(out) < length:
+        out.extend(alphabet[b % len(alphabet)] for b in secrets.token_bytes(2 * length) if b < limit)
+    return "".join(out[:length])
 
 
 class VerifyResult(StrEnum):
@@ -165,6 +184,8 @@ class Captchas:
         variant = f"{s.captcha_width}x{s.captcha_height}:{s.captcha_length}:{s.captcha_test_code or ''}"
         variant_hash = hashlib.sha256(variant.encode()).hexdigest()[:8]
         self._pool_key = keys.captcha_pool(f"{variant_hash}{self._sealer.fingerprint()}")
+        # Pooled (created unix time, id) this process has taken from Redis and not issued yet.
+        self._taken: deque[tuple[int, str]] = deque()
         self._wake = asyncio.Event()
         self._refill_task: asyncio.Task[None] | None = None
         # Audio renders in flight, so a reader pressing play twice renders once.
@@ -174,7 +195,7 @@ class Captchas:
     def new_code(self) -> str:
         if self._settings.captcha_test_code:
             return self._settings.captcha_test_code.upper()
-        return "".join(secrets.choice(captcha_render.ALPHABET) for _ in range(self._settings.captcha_length))
+        return random_code(self._settings.captcha_length)
 
     def _url(self, captcha_id: str, kind: str) -> str:
         path = f"/v1/captchas/{captcha_id}/{kind}"
@@ -197,8 +218,8 @@ class Captchas:
         self._metrics.captcha_render.labels("image").observe(seconds)
         return png
 
-    async def _render_chunk(self, n: int) -> list[bytes]:
-        """`n` pool entries ('<id>|<png>'), rendered in one worker task."""
+    async def _render_chunk(self, n: int) -> list[tuple[str, str, bytes]]:
+        """`n` new captchas (id, answer HMAC, PNG), rendered in one worker task."""
         loop = asyncio.get_running_loop()
         s = self._settings
         codes = [self.new_code() for _ in range(n)]
@@ -208,7 +229,8 @@ class Captchas:
         entries = []
         for code, (png, seconds) in zip(codes, rendered, strict=True):
             self._metrics.captcha_render.labels("image").observe(seconds)
-            entries.append(self._sealer.seal(code).encode() + b"|" + png)
+            captcha_id = self._sealer.seal(code)
+            entries.append((captcha_id, self._sealer.digest(captcha_id, code), png))
         return entries
 
     # --- issue ---
@@ -234,30 +256,47 @@ class Captchas:
                 s.captcha_refresh_limit,
                 s.captcha_refresh_window,
             )
-        captcha_id, png, source = await self._take()
-        digest = self._sealer.digest(captcha_id, self._sealer.open(captcha_id) or "")
-        key = self._keys.captcha(captcha_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"h": digest, "a": article_id or "", "png": png})
-            pipe.expire(key, s.captcha_ttl)
-            await pipe.execute()
+        captcha_id, source = await self._from_pool(article_id), CaptchaSource.POOL
+        if captcha_id is None:
+            code = self.new_code()
+            captcha_id, png, source = self._sealer.seal(code), await self._render_image(code), CaptchaSource.RENDER
+            digest = self._sealer.digest(captcha_id, code)
+            key = self._keys.captcha(captcha_id)
+            await self._scripts.captcha_store(self._redis, key, digest, article_id or "", png, s.captcha_ttl)
         if replaces is not None:
             await self._redis.unlink(self._keys.captcha(replaces))
         self._metrics.captchas_issued.labels(source.value).inc()
         return Issued(captcha_id, s.captcha_ttl)
 
-    async def _take(self) -> tuple[str, bytes, CaptchaSource]:
-        """A pre-rendered captcha from the pool, or a freshly rendered one when the pool is empty."""
-        if self._settings.captcha_pool_target > 0:
-            entry = await _binary(self._redis, "LPOP", self._pool_key)
+    async def _from_pool(self, article_id: str | None) -> str | None:
+        """A pooled captcha, issued (bound to the article, TTL started); None when the pool is empty."""
+        if self._settings.captcha_pool_target <= 0:
+            return None
+        for _ in range(3):  # a pooled key can be gone (Redis restarted without it): try a few
+            captcha_id = await self._take()
+            if captcha_id is None:
+                return None
+            key = self._keys.captcha(captcha_id)
+            if await self._scripts.captcha_activate(self._redis, key, article_id or "", self._settings.captcha_ttl):
+                return captcha_id
+        return None
+
+    async def _take(self) -> str | None:
+        """The next pooled id: from those this process holds, else a few more from Redis."""
+        cutoff = int(time.time()) - POOL_MAX_AGE
+        while True:
+            while self._taken:
+                created, captcha_id = self._taken.popleft()
+                if created >= cutoff:
+                    return captcha_id
+            entries = await self._redis.lpop(self._pool_key, POOL_TAKE)
             self._wake.set()
-            if entry:
-                raw_id, _, png = bytes(entry).partition(b"|")
-                captcha_id = raw_id.decode()
-                if png and self._sealer.open(captcha_id) is not None:
-                    return captcha_id, png, CaptchaSource.POOL
-        code = self.new_code()
-        return self._sealer.seal(code), await self._render_image(code), CaptchaSource.RENDER
+            if not entries:
+                return None
+            for entry in entries:
+                stamp, _, pooled_id = str(entry).partition(":")
+                if stamp.isdigit() and pooled_id:
+                    self._taken.append((int(stamp), pooled_id))
 
     # --- pool refill ---
     async def pool_size(self) -> int:
@@ -266,6 +305,7 @@ class Captchas:
     async def refill_once(self) -> int:
         """Top the pool up towards its target; the number of captchas added."""
         target = self._settings.captcha_pool_target
+        await self._scripts.captcha_pool_trim(self._redis, self._pool_key, int(time.time()) - POOL_MAX_AGE)
         size = await self.pool_size()
         self._metrics.captcha_pool.set(size)
         missing = target - size
@@ -278,7 +318,15 @@ class Captchas:
 
         async def fill(n: int) -> int:
             batch = await self._render_chunk(n)
-            await self._redis.rpush(self._pool_key, *batch)
+            # Stored first, queued second: an id in the pool always has its captcha behind it.
+            await asyncio.gather(
+                *(
+                    self._scripts.captcha_store(self._redis, self._keys.captcha(cid), digest, "", png, POOL_KEY_TTL)
+                    for cid, digest, png in batch
+                )
+            )
+            now = int(time.time())
+            await self._redis.rpush(self._pool_key, *(f"{now}:{cid}" for cid, _, _ in batch))
             return len(batch)
 
         # A TaskGroup, so cancelling the refill (shutdown) cancels every chunk with it.

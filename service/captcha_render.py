@@ -29,7 +29,7 @@ LANGUAGES = ("vi", "en")
 # Font sizes as shares of the image height: DroidSansMono's glyph box is ~1.1 x the size, so the
 # largest (0.68) stays inside the image with room for the vertical offset.
 FONT_SCALE = (0.52, 0.60, 0.68)
-RENDER_NICENESS = 5
+RENDER_NICENESS = 5  # where SCHED_IDLE is not available
 
 
 class FittingImageCaptcha(ImageCaptcha):
@@ -121,12 +121,22 @@ def render_audio(code: str, lang: str) -> tuple[bytes, float]:
     return wav, time.perf_counter() - started
 
 
+def _lower_priority() -> None:
+    # SCHED_IDLE, not just a nice value: a niced worker still holds a core for a few ms after the
+    # event loop wakes up, and serving is ping-pong with Redis (each wait paid that delay: a pool
+    # burst ran at half speed while the refill rendered). An idle-class worker yields at once.
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(RENDER_NICENESS)
+
+
 def warm(width: int, height: int) -> None:
     """Worker initializer: lower the worker's priority, load the fonts and voices.
 
     A lower priority keeps the event loop (health checks, verifications, pool hits) responsive
     when every core is busy rendering."""
-    os.nice(RENDER_NICENESS)
+    _lower_priority()
     render_image(ALPHABET[:4], width, height)
     for lang in LANGUAGES:
         if (VOICES / lang).is_dir():

@@ -103,7 +103,8 @@ class Keys:
         return f"{self.prefix}:{{cap:{captcha_id}}}"
 
     def captcha_pool(self, variant: str) -> str:
-        """List of pre-rendered captchas ('<id>|<png>'); `variant` fingerprints size, length, test code, secret."""
+        """List of pooled captcha ids ('<created unix time>:<id>', oldest first; each captcha already stored
+        under `captcha(id)`); `variant` fingerprints size, length, test code, secret."""
         return f"{self.prefix}:{{cappool}}:{variant}"
 
     # --- single-key families ---

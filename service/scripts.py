@@ -292,6 +292,41 @@ redis.call('UNLINK', KEYS[1])
 return {v[1], v[2] or ''}
 """
 
+CAPTCHA_STORE = """
+-- KEYS[1] = captcha hash
+-- ARGV[1] = answer HMAC, ARGV[2] = bound article id ('' for none), ARGV[3] = PNG, ARGV[4] = TTL in seconds
+-- One round trip instead of MULTI/HSET/EXPIRE/EXEC: the hash never exists without its TTL.
+redis.call('HSET', KEYS[1], 'h', ARGV[1], 'a', ARGV[2], 'png', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+CAPTCHA_ACTIVATE = """
+-- KEYS[1] = a pooled captcha's hash ('h' and 'png' stored when it was rendered)
+-- ARGV[1] = bound article id ('' for none), ARGV[2] = TTL in seconds
+-- returns 1 when issued, 0 when the pooled captcha is gone (an HSET would recreate it half-empty)
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'a', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+CAPTCHA_POOL_TRIM = """
+-- KEYS[1] = captcha pool list ('<created unix time>:<id>', oldest first)
+-- ARGV[1] = cutoff unix time
+-- Drops entries created before the cutoff from the head; returns how many.
+local dropped = 0
+while dropped < 1000 do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if not head then break end
+  local created = tonumber(string.match(head, '^(%d+):'))
+  if created and created >= tonumber(ARGV[1]) then break end
+  redis.call('LPOP', KEYS[1])
+  dropped = dropped + 1
+end
+return dropped
+"""
+
 CAPTCHA_CACHE = """
 -- KEYS[1] = captcha hash
 -- ARGV[1] = field (e.g. 'wav:vi'), ARGV[2] = value
@@ -316,6 +351,9 @@ class Scripts:
         self._queue_reopen = redis.register_script(QUEUE_REOPEN)
         self._queue_erase_pii = redis.register_script(QUEUE_ERASE_PII)
         self._captcha_consume = redis.register_script(CAPTCHA_CONSUME)
+        self._captcha_store = redis.register_script(CAPTCHA_STORE)
+        self._captcha_activate = redis.register_script(CAPTCHA_ACTIVATE)
+        self._captcha_pool_trim = redis.register_script(CAPTCHA_POOL_TRIM)
         self._captcha_cache = redis.register_script(CAPTCHA_CACHE)
 
     @staticmethod
@@ -361,6 +399,18 @@ class Scripts:
         if not found:
             return None
         return str(found[0]), str(found[1])
+
+    async def captcha_store(self, redis: Redis, key: str, digest: str, article_id: str, png: bytes, ttl_s: int) -> None:
+        """Create a captcha's hash with its TTL, atomically."""
+        await self._run(self._captcha_store, redis, [key], [digest, article_id, png, ttl_s])
+
+    async def captcha_activate(self, redis: Redis, key: str, article_id: str, ttl_s: int) -> bool:
+        """Issue a pooled captcha: bind the article, start the TTL; False when it is gone."""
+        return bool(await self._run(self._captcha_activate, redis, [key], [article_id, ttl_s]))
+
+    async def captcha_pool_trim(self, redis: Redis, key: str, cutoff: int) -> int:
+        """Drop pool entries created before `cutoff` (unix time)."""
+        return int(await self._run(self._captcha_pool_trim, redis, [key], [cutoff]))
 
     async def captcha_cache(self, redis: Redis, key: str, field: str, value: bytes) -> bool:
         """Add a field to a live captcha only; False when it expired or was used meanwhile."""

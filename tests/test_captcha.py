@@ -276,6 +276,26 @@ async def test_pool_serves_and_refills(make_client: MakeClient) -> None:
     assert 'duyet_captcha_render_seconds_count{kind="image"}' in metrics
 
 
+async def test_pool_survives_lost_and_stale_entries(make_client: MakeClient, redis: Redis) -> None:
+    """Pooled captchas whose keys are gone fall back to rendering; entries past their age are dropped."""
+    client = await make_client(captcha_pool_target=4, captcha_test_code=CODE)
+    captchas = captchas_of(client)
+    deadline = time.monotonic() + 20
+    while await captchas.pool_size() < 4:
+        assert time.monotonic() < deadline, "pool never filled"
+        await asyncio.sleep(0.05)
+    [pool_key] = [k async for k in redis.scan_iter("*{cappool}*")]
+    keys = client.app[appkeys.KEYS]  # type: ignore[index]
+    for entry in await redis.lrange(pool_key, 0, -1):
+        await redis.delete(keys.captcha(entry.partition(":")[2]))  # Redis lost them (say, a restart)
+    data = await issue(client)
+    assert await captchas.verify(data["id"], CODE, None) == "ok"
+    assert 'duyet_captchas_issued_total{source="render"} 1.0' in await (await client.get("/metrics")).text()
+    await redis.lpush(pool_key, f"{int(time.time()) - 4 * 3600}:stale-id")
+    await captchas.refill_once()
+    assert not any("stale-id" in e for e in await redis.lrange(pool_key, 0, -1))
+
+
 async def test_healthz_answers_while_rendering(make_client: MakeClient) -> None:
     """While 50 captchas render (no pool), /healthz still answers within 50 ms: rendering is off the loop."""
     client = await make_client(captcha_pool_target=0, captcha_issue_limit=0, captcha_render_workers=2)
