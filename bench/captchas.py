@@ -279,7 +279,7 @@ async def burst(redis_url: str, data_dir: Path, count: int, wrk_seconds: float) 
                     out[label]["image_p50"] = pct(img, 0.5)
                     out[label]["image_p99"] = pct(img, 0.99)
             if shutil.which("wrk"):
-                script = data_dir / "post.lua"
+                script = data_dir.parent / "post.lua"
                 script.write_text(WRK_POST)
                 out["wrk"] = []
                 for connections in (16, 64):

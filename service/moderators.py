@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
-from service import errors
+from service import errors, tokens
 from service.keys import Keys
 from service.settings import Settings
 
@@ -64,11 +64,11 @@ MODERATOR = web.RequestKey("moderator", Moderator)
 
 
 def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)  # 32 bytes = 256 bits
+    return tokens.new(TOKEN_PREFIX)
 
 
 def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return tokens.digest(token)
 
 
 def hash_password(password: str) -> str:
@@ -165,20 +165,15 @@ async def set_password(redis: Redis, keys: Keys, name: str, password: str) -> No
 
 async def authenticate_token(redis: Redis, keys: Keys, token: str) -> Moderator | None:
     """The moderator a token belongs to, or None."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
-        return None
-    digest = token_digest(token)
-    name: Any = await redis.hget(keys.moderator_tokens(), digest)
-    if name is None:
-        return None
-    raw: Any = await redis.hget(keys.moderators(), name)
-    if raw is None:
-        return None
-    mod, data = _account(name, raw)
-    # The digest lookup found it; compare again in constant time so a stale index entry never counts.
-    if not hmac.compare_digest(str(data["token_sha256"]), digest):
-        return None
-    return mod
+    return await tokens.find(
+        redis,
+        keys.moderator_tokens(),
+        keys.moderators(),
+        token,
+        prefix=TOKEN_PREFIX,
+        field="token_sha256",
+        parse=_account,
+    )
 
 
 # Checked when the name is unknown or has no password, so every failure costs one scrypt (no user oracle).

@@ -13,12 +13,9 @@ of the store lets nobody post as a portal.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import ipaddress
 import json
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +23,7 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
-from service import appkeys, errors
+from service import appkeys, errors, tokens
 from service.keys import Keys
 from service.web import Handler
 
@@ -62,11 +59,11 @@ class ClientAddressRequired(errors.BadRequest):
 
 
 def new_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)  # 32 bytes = 256 bits
+    return tokens.new(KEY_PREFIX)
 
 
 def key_digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return tokens.digest(key)
 
 
 def _account(name: str, raw: str) -> tuple[Portal, dict[str, Any]]:
@@ -131,20 +128,9 @@ async def rotate(redis: Redis, keys: Keys, name: str) -> str:
 
 async def authenticate(redis: Redis, keys: Keys, key: str) -> Portal | None:
     """The portal a key belongs to, or None."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 100:
-        return None
-    digest = key_digest(key)
-    name: Any = await redis.hget(keys.portal_keys(), digest)
-    if name is None:
-        return None
-    raw: Any = await redis.hget(keys.portals(), name)
-    if raw is None:
-        return None
-    portal, data = _account(name, raw)
-    # Found by digest; compare again in constant time so a stale index entry never counts.
-    if not hmac.compare_digest(str(data["key_sha256"]), digest):
-        return None
-    return portal
+    return await tokens.find(
+        redis, keys.portal_keys(), keys.portals(), key, prefix=KEY_PREFIX, field="key_sha256", parse=_account
+    )
 
 
 def presented_key(request: web.Request) -> str | None:
