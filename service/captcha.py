@@ -171,13 +171,15 @@ class Captchas:
         metrics: Metrics,
         executor: Executor,
         workers: int,
+        refill_executor: Executor | None = None,
     ) -> None:
         self._settings = settings
         self._redis = redis
         self._scripts = scripts
         self._keys = keys
         self._metrics = metrics
-        self._executor = executor
+        self._executor = executor  # renders a reader waits for
+        self._refill_executor = refill_executor or executor  # the pool's, at idle priority
         self._workers = workers
         self._sealer = Sealer(settings.secret_bytes)
         s = settings
@@ -224,7 +226,7 @@ class Captchas:
         s = self._settings
         codes = [self.new_code() for _ in range(n)]
         rendered = await loop.run_in_executor(
-            self._executor, captcha_render.render_images, codes, s.captcha_width, s.captcha_height
+            self._refill_executor, captcha_render.render_images, codes, s.captcha_width, s.captcha_height
         )
         entries = []
         for code, (png, seconds) in zip(codes, rendered, strict=True):
@@ -441,35 +443,53 @@ def render_workers(settings: Settings) -> int:
     return settings.captcha_render_workers or os.cpu_count() or 1
 
 
-async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The rendering process pool and the background pool refill, for the app's lifetime."""
-    settings = app[appkeys.SETTINGS]
-    workers = render_workers(settings)
+def _start_workers(settings: Settings, workers: int, idle: bool) -> tuple[ProcessPoolExecutor, list[Any]]:
     # forkserver: workers never inherit the event loop, sockets or threads of this process.
     executor = ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("forkserver"),
         initializer=captcha_render.warm,
-        initargs=(settings.captcha_width, settings.captcha_height),
-    )
-    captchas = Captchas(
-        settings, app[appkeys.REDIS], app[appkeys.SCRIPTS], app[appkeys.KEYS], app[appkeys.METRICS], executor, workers
+        initargs=(settings.captcha_width, settings.captcha_height, idle),
     )
     # Start every worker now: a worker spawned by the first burst would hold up the event loop.
-    started = [asyncio.wrap_future(executor.submit(captcha_render.ping)) for _ in range(workers)]
+    return executor, [asyncio.wrap_future(executor.submit(captcha_render.ping)) for _ in range(workers)]
+
+
+async def _stop_workers(executor: ProcessPoolExecutor, started: list[Any]) -> None:
+    # Shutting a ProcessPoolExecutor down while its workers still start up can deadlock
+    # (seen with short-lived test apps): let them finish starting, then wait, bounded.
+    await asyncio.wait(started, timeout=SHUTDOWN_TIMEOUT)
+    shutdown = asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+    try:
+        await asyncio.wait_for(shutdown, SHUTDOWN_TIMEOUT)
+    except TimeoutError:
+        log.warning("captcha render workers did not stop in %ss; terminating them", SHUTDOWN_TIMEOUT)
+        for proc in list(getattr(executor, "_processes", {}).values()):
+            proc.terminate()
+
+
+async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The rendering process pools (readers' renders; the pool refill at idle priority) and the
+    background refill, for the app's lifetime."""
+    settings = app[appkeys.SETTINGS]
+    workers = render_workers(settings)
+    pools = [_start_workers(settings, workers, idle=False)]
+    if settings.captcha_pool_target > 0:
+        pools.append(_start_workers(settings, workers, idle=True))
+    captchas = Captchas(
+        settings,
+        app[appkeys.REDIS],
+        app[appkeys.SCRIPTS],
+        app[appkeys.KEYS],
+        app[appkeys.METRICS],
+        pools[0][0],
+        workers,
+        refill_executor=pools[-1][0],
+    )
     app[appkeys.CAPTCHAS] = captchas
     captchas.start()
     try:
         yield
     finally:
         await captchas.stop()
-        # Shutting a ProcessPoolExecutor down while its workers still start up can deadlock
-        # (seen with short-lived test apps): let them finish starting, then wait, bounded.
-        await asyncio.wait(started, timeout=SHUTDOWN_TIMEOUT)
-        shutdown = asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
-        try:
-            await asyncio.wait_for(shutdown, SHUTDOWN_TIMEOUT)
-        except TimeoutError:
-            log.warning("captcha render workers did not stop in %ss; terminating them", SHUTDOWN_TIMEOUT)
-            for proc in list(getattr(executor, "_processes", {}).values()):
-                proc.terminate()
+        await asyncio.gather(*(_stop_workers(executor, started) for executor, started in pools))

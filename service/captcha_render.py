@@ -121,22 +121,26 @@ def render_audio(code: str, lang: str) -> tuple[bytes, float]:
     return wav, time.perf_counter() - started
 
 
-def _lower_priority() -> None:
-    # SCHED_IDLE, not just a nice value: a niced worker still holds a core for a few ms after the
-    # event loop wakes up, and serving is ping-pong with Redis (each wait paid that delay: a pool
-    # burst ran at half speed while the refill rendered). An idle-class worker yields at once.
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        os.nice(RENDER_NICENESS)
+def _lower_priority(idle: bool) -> None:
+    if idle:
+        # The pool refill: SCHED_IDLE, not just a nice value. A niced worker still holds a core for
+        # a few ms after the event loop wakes up, and serving is ping-pong with Redis; a burst from
+        # the pool ran ~25% slower while the refill rendered. An idle-class worker yields at once.
+        # Not for renders a reader waits for: those would starve behind any busy process.
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except (AttributeError, OSError):
+            pass
+    os.nice(RENDER_NICENESS)
 
 
-def warm(width: int, height: int) -> None:
+def warm(width: int, height: int, idle: bool = False) -> None:
     """Worker initializer: lower the worker's priority, load the fonts and voices.
 
     A lower priority keeps the event loop (health checks, verifications, pool hits) responsive
     when every core is busy rendering."""
-    _lower_priority()
+    _lower_priority(idle)
     render_image(ALPHABET[:4], width, height)
     for lang in LANGUAGES:
         if (VOICES / lang).is_dir():
