@@ -313,8 +313,8 @@ class Captchas:
         missing = target - size
         if missing <= 0:
             return 0
-        # At most one chunk per worker in flight, so a reader's on-demand render waits behind
-        # at most one chunk (~8 images, a few tens of ms).
+        # At most one chunk per refill worker in flight: the pool fills steadily without queueing
+        # more work than the idle-priority workers can take.
         budget = min(missing, REFILL_CHUNK * self._workers)
         chunks = [min(REFILL_CHUNK, budget - i) for i in range(0, budget, REFILL_CHUNK)]
 
