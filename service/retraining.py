@@ -1,10 +1,8 @@
 """Retraining: seed corpus + moderators' labels -> a challenger, judged against the current model.
 
-Both models are scored on the same held-out data: the decisions newer than any the current model
-learned from (its card says when; else the newest share by time), what the service will see
-next, plus the seed corpus' test split. The challenger is trained on the rest (seed train split
-+ older decisions); if it passes, it is refit on the held-out decisions too before it is
-registered, so the model in use always knows the newest labels. It is promoted only if it is not worse than the
+Both models are scored on the same held-out data: the newest share of decisions by time (what
+the service will see next) plus the seed corpus' test split. The challenger is trained on the
+rest (seed train split + older decisions). It is promoted only if it is not worse than the
 current model on macro-F1 and on spam recall at a fixed false-positive rate, each within a
 configurable margin (`DUYET_RETRAIN_MARGIN_F1`, `DUYET_RETRAIN_MARGIN_RECALL`,
 `DUYET_RETRAIN_FPR`). `--force` promotes a failing challenger, and says so in the audit stream.
@@ -69,27 +67,12 @@ class Dataset:
     # `train` plus the held-out decisions (not the seed's test split): what a challenger that
     # passed the gate is refit on, so the model in use learns from the newest decisions too.
     everything: training.Labelled | None = None
-    # The newest decision time each part holds: a card records what its model learned from.
-    older_until_ms: int = 0
-    newest_until_ms: int = 0
 
 
-MIN_UNSEEN = 20  # decisions the current model has not seen, enough to judge on them alone
-
-
-def split_by_time(
-    examples: Sequence[Example], share: float, after_ms: int | None = None
-) -> tuple[list[Example], list[Example]]:
-    """(older, newest): the binary decisions newer than `after_ms` (those the current model was not
-    trained on) are held out when there are enough of both kinds; otherwise the newest `share`.
-
-    Held-out decisions the current model had learned from would favour it in the gate."""
+def split_by_time(examples: Sequence[Example], share: float) -> tuple[list[Example], list[Example]]:
+    """(older, newest): the newest `share` of binary examples by decision time is held out."""
     binary = [e for e in examples if e.is_binary]
     binary.sort(key=lambda e: (e.at_ms, e.comment_id))
-    if after_ms is not None:
-        unseen = [e for e in binary if e.at_ms > after_ms]
-        if len(unseen) >= MIN_UNSEEN and len({e.y for e in unseen}) == 2:
-            return binary[: len(binary) - len(unseen)], unseen
     n_hold = round(len(binary) * share) if len(binary) >= 10 else 0
     cut = len(binary) - n_hold
     return binary[:cut], binary[cut:]
@@ -103,12 +86,12 @@ def _concat(a: training.Labelled, b: training.Labelled) -> training.Labelled:
     return training.Labelled(a.rows + b.rows, np.concatenate([a.y, b.y]).astype(int))
 
 
-def build_dataset(seed: Path | None, examples: Sequence[Example], share: float, after_ms: int | None = None) -> Dataset:
+def build_dataset(seed: Path | None, examples: Sequence[Example], share: float) -> Dataset:
     """Training and held-out data, in a fixed order (seed file order, then decisions by time)."""
     empty = training.Labelled([], np.zeros(0, dtype=int))
     seed_train = training.load_corpus(seed, "train") if seed else empty
     seed_test = training.load_corpus(seed, "test") if seed else empty
-    older, newest = split_by_time(examples, share, after_ms)
+    older, newest = split_by_time(examples, share)
     digest = hashlib.sha256()
     digest.update((training.file_sha256(seed) if seed else "no-seed").encode())
     for e in [*older, *newest]:
@@ -125,8 +108,6 @@ def build_dataset(seed: Path | None, examples: Sequence[Example], share: float, 
         },
         data_sha256=digest.hexdigest(),
         everything=_concat(seed_train, _labelled([*older, *newest])),
-        older_until_ms=max((e.at_ms for e in older), default=0),
-        newest_until_ms=max((e.at_ms for e in newest), default=0),
     )
 
 
@@ -231,10 +212,8 @@ def challenge(
         extra={
             "data": {**dataset.counts, "source": "seed corpus + moderators' labels"},
             "retraining": {
-                "holdout": "decisions newer than the current model's (else the newest share) + seed test split",
+                "holdout": "newest decisions by time + seed test split",
                 "refit_with_holdout": refit,
-                # The newest decision this model learned from: the next gate holds out what is newer.
-                "labels_until_ms": dataset.newest_until_ms if refit else dataset.older_until_ms,
                 "challenger": ch_metrics,
                 "current": cur_metrics,
                 "current_version": cur_version,
@@ -301,8 +280,8 @@ async def retrain(
     policy = Policy.from_settings(settings)
     examples = await labels.read_all(redis, keys)
     n_labels = await labels.count(redis, keys)
+    dataset = build_dataset(seed, examples, policy.holdout_share)
     current = await current_artifact(redis, keys, settings)
-    dataset = build_dataset(seed, examples, policy.holdout_share, await asyncio.to_thread(_learned_until, current))
     out_dir = Path(tempfile.mkdtemp(prefix="challenger-", dir=_ensure(settings.data_dir / "retrain")))
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(executor, challenge, dataset, current, out_dir, policy, report)
@@ -334,20 +313,6 @@ async def retrain(
                 await registry.promote(redis, keys, version, by, reason, forced=force and not result.gate.passed)
             promoted = True
     return Outcome(result, promoted, force and not result.gate.passed and promoted, dry_run)
-
-
-def _learned_until(artifact: Path | None) -> int | None:
-    """The newest decision time the model at `artifact` learned from (its card says), if known."""
-    from service.spam import card_path
-
-    if artifact is None:
-        return None
-    try:
-        card = json.loads(card_path(artifact).read_text(encoding="utf-8"))
-        until = card.get("retraining", {}).get("labels_until_ms")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return int(until) if isinstance(until, int) and until > 0 else None
 
 
 def _ensure(path: Path) -> Path:

@@ -67,18 +67,6 @@ def test_newest_decisions_are_held_out() -> None:
     assert all(e.is_binary for e in older + newest)
 
 
-def test_decisions_the_current_model_has_not_seen_are_held_out() -> None:
-    """With the current model's cutoff known, exactly the decisions after it are held out (if enough)."""
-    exs = [
-        labels.Example(str(i), f"c{i}", "n", "t", "x", False, "spam" if i % 2 else "ham", "", "m", 1000 + i, "v", None)
-        for i in range(100)
-    ]
-    older, newest = retraining.split_by_time(exs, 0.2, after_ms=1069)
-    assert [e.at_ms for e in newest] == list(range(1070, 1100)) and len(older) == 70
-    older, newest = retraining.split_by_time(exs, 0.2, after_ms=1095)  # 4 unseen: too few to judge on
-    assert len(newest) == 20 and len(older) == 80
-
-
 async def test_mislabelled_challenger_is_not_promoted_unless_forced(
     redis: Redis, make_settings: Any, tmp_path: Path
 ) -> None:
