@@ -64,9 +64,6 @@ class Dataset:
     holdout: training.Labelled
     counts: dict[str, int]
     data_sha256: str
-    # `train` plus the held-out decisions (not the seed's test split): what a challenger that
-    # passed the gate is refit on, so the model in use learns from the newest decisions too.
-    everything: training.Labelled | None = None
 
 
 def split_by_time(examples: Sequence[Example], share: float) -> tuple[list[Example], list[Example]]:
@@ -107,7 +104,6 @@ def build_dataset(seed: Path | None, examples: Sequence[Example], share: float) 
             "labels_other": sum(1 for e in examples if not e.is_binary),
         },
         data_sha256=digest.hexdigest(),
-        everything=_concat(seed_train, _labelled([*older, *newest])),
     )
 
 
@@ -196,13 +192,6 @@ def challenge(
     decision = gate(cur_metrics, ch_metrics, policy)
     if unusable:
         decision.reasons = [unusable]
-    judged_thresholds = fitted.thresholds  # the report shows the model the gate judged
-    refit = decision.passed and dataset.everything is not None and len(dataset.everything) > len(dataset.train)
-    if refit and dataset.everything is not None:
-        # The gate judged the procedure on the newest decisions; the model promoted must also have
-        # learned from them (in a drifting stream they matter most). Same pipeline, same seed: still
-        # deterministic. A forced promotion past a failed gate keeps the model as judged.
-        fitted = training.fit(dataset.everything, progress=False)
     artifact = out_dir / registry.ARTIFACT_NAME
     card = training.save(
         fitted,
@@ -213,7 +202,6 @@ def challenge(
             "data": {**dataset.counts, "source": "seed corpus + moderators' labels"},
             "retraining": {
                 "holdout": "newest decisions by time + seed test split",
-                "refit_with_holdout": refit,
                 "challenger": ch_metrics,
                 "current": cur_metrics,
                 "current_version": cur_version,
@@ -229,7 +217,7 @@ def challenge(
             report,
             title=f"Retraining: challenger {card['version']} vs current {cur_version or '(none)'}",
             sections=sections,
-            thresholds=judged_thresholds,
+            thresholds=fitted.thresholds,
             y=y,
             proba=ch_proba,
             notes=[
@@ -240,7 +228,6 @@ def challenge(
                 + (f"{cur_metrics['recall_at_fpr']:.4f}" if cur_metrics else "n/a")
                 + f", challenger {ch_metrics['recall_at_fpr']:.4f}.",
                 "Gate: " + ("PASSED" if decision.passed else "FAILED") + " — " + "; ".join(decision.reasons) + ".",
-                *(["Passed, so the artifact was refit on the same data plus the held-out decisions."] if refit else []),
             ],
         )
     return Challenge(artifact, card, cur_version, cur_metrics, ch_metrics, decision, dataset.counts, report)
