@@ -24,7 +24,6 @@ import asyncio
 import io
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,16 +33,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-# Run as a script: import `service` from the checkout, not bench/.
+# Run as a script: import `service` from the checkout.
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(1, str(ROOT))  # after bench/ itself (served.py)
 
 import aiohttp  # noqa: E402
 import numpy as np  # noqa: E402
 from captcha.image import ImageCaptcha  # noqa: E402
 from PIL import Image  # noqa: E402
 from redis import Redis  # noqa: E402
+from served import Server  # noqa: E402
 
 from service import embedded  # noqa: E402
 from service.captcha_render import ALPHABET, render_image  # noqa: E402
@@ -87,12 +87,6 @@ def ours_rate(seconds: float) -> float:
 
 
 # --- the service under test ---------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def tree_cpu(root_pid: int) -> float:
     """CPU seconds (user + system) of a process and all its descendants."""
     children: dict[int, list[int]] = {}
@@ -117,50 +111,15 @@ def tree_cpu(root_pid: int) -> float:
     return total
 
 
-class Server:
-    def __init__(self, redis_url: str, data_dir: Path, **settings: Any) -> None:
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DUYET_")}
-        env.update(
-            {
-                "REDIS_URL": redis_url,
-                "DUYET_PORT": str(self.port),
-                "DUYET_DATA_DIR": str(data_dir),
-                "DUYET_SECRET_KEY": "bench-secret-" + "x" * 40,
-                "DUYET_LOG_LEVEL": "WARNING",
-                "DUYET_CAPTCHA_ISSUE_LIMIT": "0",
-                "DUYET_CAPTCHA_WIDTH": str(WIDTH),
-                "DUYET_CAPTCHA_HEIGHT": str(HEIGHT),
-                "DUYET_CAPTCHA_LENGTH": str(LENGTH),
-            }
-        )
-        env.update({f"DUYET_{k.upper()}": str(v) for k, v in settings.items()})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(['serve']))"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    async def wait_ready(self, session: aiohttp.ClientSession) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(self.url + "/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def captcha_env(**settings: Any) -> dict[str, str]:
+    """The server's settings: our image size, no issue limit (one client sends everything)."""
+    env = {
+        "DUYET_CAPTCHA_ISSUE_LIMIT": "0",
+        "DUYET_CAPTCHA_WIDTH": str(WIDTH),
+        "DUYET_CAPTCHA_HEIGHT": str(HEIGHT),
+        "DUYET_CAPTCHA_LENGTH": str(LENGTH),
+    }
+    return env | {f"DUYET_{k.upper()}": str(v) for k, v in settings.items()}
 
 
 async def issue_loop(
@@ -193,11 +152,11 @@ async def issue_loop(
 
 
 async def sustained(redis_url: str, data_dir: Path, workers: int, seconds: float, raw: float) -> dict[str, Any]:
-    server = Server(redis_url, data_dir, captcha_pool_target=0, captcha_render_workers=workers)
+    server = Server(redis_url, data_dir, captcha_env(captcha_pool_target=0, captcha_render_workers=workers))
     try:
         connector = aiohttp.TCPConnector(limit=64)
         async with aiohttp.ClientSession(connector=connector) as session:
-            await server.wait_ready(session)
+            await server.wait_ready(session, "/healthz", 60)
             await issue_loop(session, server.url, 50, 8)  # warm: workers, fonts, connections
             count = max(100, int(raw * workers * seconds))
             cpu0 = tree_cpu(server.proc.pid)
@@ -250,12 +209,12 @@ def wrk_run(url: str, connections: int, seconds: float, script: Path) -> dict[st
 async def burst(redis_url: str, data_dir: Path, count: int, wrk_seconds: float) -> dict[str, Any]:
     client = Redis.from_url(redis_url)
     pool = max(2 * count, 8000) if shutil.which("wrk") else 2 * count
-    server = Server(redis_url, data_dir, captcha_pool_target=pool, captcha_render_workers=2)
+    server = Server(redis_url, data_dir, captcha_env(captcha_pool_target=pool, captcha_render_workers=2))
     out: dict[str, Any] = {"count": count}
     try:
         connector = aiohttp.TCPConnector(limit=64)
         async with aiohttp.ClientSession(connector=connector) as session:
-            await server.wait_ready(session)
+            await server.wait_ready(session, "/healthz", 60)
             await issue_loop(session, server.url, 64, 64)  # open the 64 connections
 
             async def pool_full() -> None:

@@ -15,24 +15,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-# Run as a script: bench/ is not a package; import `service` from the checkout.
+# Run as a script: import `service` from the checkout.
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(1, str(ROOT))  # after bench/ itself (served.py)
 
 import aiohttp  # noqa: E402
+from served import Server  # noqa: E402
 
 from service import embedded  # noqa: E402
 
@@ -48,12 +46,6 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def comment(captcha_id: str, i: int) -> dict[str, str]:
     rng = secrets.SystemRandom()
     return {
@@ -65,51 +57,6 @@ def comment(captcha_id: str, i: int) -> dict[str, str]:
         "captcha_id": captcha_id,
         "captcha_answer": CODE,
     }
-
-
-class Server:
-    def __init__(self, redis_url: str, data_dir: Path) -> None:
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DUYET_")}
-        env.update(
-            {
-                "REDIS_URL": redis_url,
-                "DUYET_PORT": str(self.port),
-                "DUYET_DATA_DIR": str(data_dir),
-                "DUYET_SECRET_KEY": "bench-secret-" + "x" * 40,
-                "DUYET_LOG_LEVEL": "WARNING",
-                "DUYET_CAPTCHA_TEST_CODE": CODE,
-                "DUYET_CAPTCHA_ISSUE_LIMIT": "0",
-                "DUYET_SUBMIT_LIMIT_CLIENT": "0",
-                "DUYET_SUBMIT_LIMIT_ARTICLE": "0",
-            }
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(['serve']))"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    async def wait_ready(self, session: aiohttp.ClientSession) -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(self.url + "/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.3)
-        raise RuntimeError("server did not become ready")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 async def run(url: str, session: aiohttp.ClientSession, count: int, concurrency: int) -> dict[str, Any]:
@@ -144,7 +91,16 @@ async def run(url: str, session: aiohttp.ClientSession, count: int, concurrency:
 async def main_async(count: int, concurrency: int) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="dy-b"))
     valkey = embedded.start(data_dir / "store")
-    server = Server(embedded.url_for(data_dir / "store"), data_dir / "svc")
+    server = Server(
+        embedded.url_for(data_dir / "store"),
+        data_dir / "svc",
+        {
+            "DUYET_CAPTCHA_TEST_CODE": CODE,
+            "DUYET_CAPTCHA_ISSUE_LIMIT": "0",
+            "DUYET_SUBMIT_LIMIT_CLIENT": "0",
+            "DUYET_SUBMIT_LIMIT_ARTICLE": "0",
+        },
+    )
     try:
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector) as session:

@@ -29,7 +29,7 @@ LANGUAGES = ("vi", "en")
 # Font sizes as shares of the image height: DroidSansMono's glyph box is ~1.1 x the size, so the
 # largest (0.68) stays inside the image with room for the vertical offset.
 FONT_SCALE = (0.52, 0.60, 0.68)
-RENDER_NICENESS = 5  # where SCHED_IDLE is not available
+RENDER_NICENESS = 5  # readers' renders; the refill's too where SCHED_IDLE is not available
 
 
 class FittingImageCaptcha(ImageCaptcha):

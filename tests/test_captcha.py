@@ -34,6 +34,13 @@ async def issue(client: Client, **body: Any) -> dict[str, Any]:
     return data
 
 
+async def pool_filled(captchas: Captchas, size: int) -> None:
+    deadline = time.monotonic() + 20
+    while await captchas.pool_size() < size:
+        assert time.monotonic() < deadline, "pool never filled"
+        await asyncio.sleep(0.05)
+
+
 @pytest.fixture
 async def test_mode(make_client: MakeClient) -> Client:
     """An app whose every code is CODE, with no pre-rendered pool."""
@@ -261,10 +268,7 @@ async def test_pool_serves_and_refills(make_client: MakeClient) -> None:
     """Pre-rendered captchas fill the pool in the background; issuing takes from it, test code included."""
     client = await make_client(captcha_pool_target=8, captcha_test_code=CODE)
     captchas = captchas_of(client)
-    deadline = time.monotonic() + 20
-    while await captchas.pool_size() < 8:
-        assert time.monotonic() < deadline, "pool never filled"
-        await asyncio.sleep(0.05)
+    await pool_filled(captchas, 8)
     data = await issue(client)
     assert await captchas.pool_size() <= 8
     assert (await client.get(data["image_url"])).status == 200
@@ -280,10 +284,7 @@ async def test_pool_survives_lost_and_stale_entries(make_client: MakeClient, red
     """Pooled captchas whose keys are gone fall back to rendering; entries past their age are dropped."""
     client = await make_client(captcha_pool_target=4, captcha_test_code=CODE)
     captchas = captchas_of(client)
-    deadline = time.monotonic() + 20
-    while await captchas.pool_size() < 4:
-        assert time.monotonic() < deadline, "pool never filled"
-        await asyncio.sleep(0.05)
+    await pool_filled(captchas, 4)
     [pool_key] = [k async for k in redis.scan_iter("*{cappool}*")]
     keys = client.app[appkeys.KEYS]  # type: ignore[index]
     for entry in await redis.lrange(pool_key, 0, -1):
