@@ -4,8 +4,9 @@ Comments arrive in date order; a simulated moderator decides each with the datas
 (approve -> ham, reject as spam -> spam) through the real review queue (enqueue + decide, so the
 labels stream is written by the real decide script) on an embedded Valkey. Every 100 decisions
 `service.retraining.retrain` runs exactly as `duyet retrain --no-seed` would (challenger, gate on
-the newest decisions, registry, promotion). We record the F1 (spam class, the model's own `spam`
-threshold) of the model in use on the next 100 comments, before they are decided.
+the newest decisions new to the model in use, refit, registry, promotion). We record the F1 (spam
+class, the model's own `spam` threshold) of the model in use on the next 100 comments, before they
+are decided.
 
 Before the first promotion the model in use is the shipped one (trained on the Vietnamese seed
 corpus only). The seed corpus is left out of retraining here (`seed=None`): it is Vietnamese and

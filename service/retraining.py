@@ -1,11 +1,17 @@
 """Retraining: seed corpus + moderators' labels -> a challenger, judged against the current model.
 
-Both models are scored on the same held-out data: the newest share of decisions by time (what
-the service will see next) plus the seed corpus' test split. The challenger is trained on the
-rest (seed train split + older decisions). It is promoted only if it is not worse than the
-current model on macro-F1 and on spam recall at a fixed false-positive rate, each within a
-configurable margin (`DUYET_RETRAIN_MARGIN_F1`, `DUYET_RETRAIN_MARGIN_RECALL`,
-`DUYET_RETRAIN_FPR`). `--force` promotes a failing challenger, and says so in the audit stream.
+Both models are scored on the same held-out data: the newest share of the decisions the current
+model has not learned from (what the service will see next; its card records the newest decision
+it learned from) plus the seed corpus' test split. So neither model has seen a held-out example:
+judging on decisions the current model had learned from would favour it. The challenger is
+trained on the rest (seed train split + older decisions). It passes only if it is not worse than
+the current model on macro-F1 and on spam recall at a fixed false-positive rate, each within a
+configurable margin (`DUYET_RETRAIN_MARGIN_F1`, `DUYET_RETRAIN_MARGIN_RECALL`, `DUYET_RETRAIN_FPR`).
+
+A challenger that passes is refit with the held-out decisions too before it is promoted (the
+usual refit after model selection): otherwise the model in use would never know the newest
+decisions, the ones closest to what comes next. The seed test split is never trained on.
+`--force` promotes a failing challenger (refit the same way), and says so in the audit stream.
 
 Deterministic: the same seed file and labels give the same training set in the same order, the
 same fits (fixed random states) and the same artifact bytes (service.training saves canonically).
@@ -58,19 +64,41 @@ class Policy:
         return cls(s.retrain_fpr, s.retrain_margin_f1, s.retrain_margin_recall, s.retrain_holdout_share)
 
 
+Until = tuple[int, str]  # (at_ms, comment_id): the newest decision a model learned from
+
+
 @dataclass
 class Dataset:
     train: training.Labelled
     holdout: training.Labelled
+    #: the held-out decisions, added to `train` when a challenger is refit for promotion
+    held_decisions: training.Labelled
     counts: dict[str, int]
     data_sha256: str
+    train_until: Until | None
+    all_until: Until | None
 
 
-def split_by_time(examples: Sequence[Example], share: float) -> tuple[list[Example], list[Example]]:
-    """(older, newest): the newest `share` of binary examples by decision time is held out."""
-    binary = [e for e in examples if e.is_binary]
-    binary.sort(key=lambda e: (e.at_ms, e.comment_id))
-    n_hold = round(len(binary) * share) if len(binary) >= 10 else 0
+def _until(examples: Sequence[Example]) -> Until | None:
+    return max(((e.at_ms, e.comment_id) for e in examples), default=None)
+
+
+def seen_until(card: dict[str, Any] | None) -> Until | None:
+    """The newest decision a model learned from, from its card (None: no decisions, e.g. the shipped model)."""
+    value = ((card or {}).get("data") or {}).get("labels_until")
+    if isinstance(value, list) and len(value) == 2:
+        return int(value[0]), str(value[1])
+    return None
+
+
+def split_by_time(
+    examples: Sequence[Example], share: float, seen: Until | None = None
+) -> tuple[list[Example], list[Example]]:
+    """(train, held out): the newest `share` of the binary decisions newer than `seen` is held out
+    (none when fewer than 10 are new: the seed test split alone judges); the rest is for training."""
+    binary = sorted((e for e in examples if e.is_binary), key=lambda e: (e.at_ms, e.comment_id))
+    unseen = sum(1 for e in binary if seen is None or (e.at_ms, e.comment_id) > seen)
+    n_hold = round(unseen * share) if unseen >= 10 else 0
     cut = len(binary) - n_hold
     return binary[:cut], binary[cut:]
 
@@ -83,19 +111,21 @@ def _concat(a: training.Labelled, b: training.Labelled) -> training.Labelled:
     return training.Labelled(a.rows + b.rows, np.concatenate([a.y, b.y]).astype(int))
 
 
-def build_dataset(seed: Path | None, examples: Sequence[Example], share: float) -> Dataset:
+def build_dataset(seed: Path | None, examples: Sequence[Example], share: float, seen: Until | None = None) -> Dataset:
     """Training and held-out data, in a fixed order (seed file order, then decisions by time)."""
     empty = training.Labelled([], np.zeros(0, dtype=int))
     seed_train = training.load_corpus(seed, "train") if seed else empty
     seed_test = training.load_corpus(seed, "test") if seed else empty
-    older, newest = split_by_time(examples, share)
+    older, newest = split_by_time(examples, share, seen)
     digest = hashlib.sha256()
     digest.update((training.file_sha256(seed) if seed else "no-seed").encode())
     for e in [*older, *newest]:
         digest.update(f"\n{e.comment_id}\t{e.label}\t{e.at_ms}".encode())
+    digest.update(f"\nheld out {len(newest)}".encode())
     return Dataset(
         train=_concat(seed_train, _labelled(older)),
         holdout=_concat(_labelled(newest), seed_test),
+        held_decisions=_labelled(newest),
         counts={
             "seed_train": len(seed_train),
             "seed_test": len(seed_test),
@@ -104,6 +134,8 @@ def build_dataset(seed: Path | None, examples: Sequence[Example], share: float) 
             "labels_other": sum(1 for e in examples if not e.is_binary),
         },
         data_sha256=digest.hexdigest(),
+        train_until=_until(older),
+        all_until=_until([*older, *newest]),
     )
 
 
@@ -154,7 +186,8 @@ def gate(current: dict[str, Any] | None, challenger: dict[str, Any], policy: Pol
 
 @dataclass
 class Challenge:
-    """What `challenge` produced: the challenger on disk, both models' held-out metrics, the gate."""
+    """What `challenge` produced: the artifact on disk (the refit when `refit`), both models'
+    held-out metrics (of the challenger as judged, before any refit), the gate."""
 
     artifact: Path
     card: dict[str, Any]
@@ -164,16 +197,28 @@ class Challenge:
     gate: Gate
     counts: dict[str, int]
     report: Path | None
+    refit: bool = False
 
 
 def challenge(
-    dataset: Dataset, current_artifact: Path | None, out_dir: Path, policy: Policy, report: Path | None = None
+    dataset: Dataset,
+    current_artifact: Path | None,
+    out_dir: Path,
+    policy: Policy,
+    report: Path | None = None,
+    refit: str = "passed",
 ) -> Challenge:
-    """Train the challenger, score both models on the held-out data, apply the gate (CPU-bound, sync)."""
+    """Train the challenger, score both models on the held-out data, apply the gate (CPU-bound, sync).
+
+    `refit`: when to refit the challenger with the held-out decisions for promotion: "passed"
+    (if the gate passed), "always" (a forced promotion) or "never" (a dry run)."""
     from service.spam import SpamModel
 
     if len(dataset.holdout) == 0 or len(set(dataset.holdout.y.tolist())) < 2:
-        raise ValueError("held-out data needs both ham and spam: label more comments, or keep the seed corpus")
+        raise ValueError(
+            "held-out data needs both ham and spam: label more comments (new since the current model), "
+            "or keep the seed corpus"
+        )
     fitted = training.fit(dataset.train, progress=False)
     y = dataset.holdout.y
     ch_proba = training.predict_proba(fitted.model, dataset.holdout, progress=False)
@@ -192,45 +237,64 @@ def challenge(
     decision = gate(cur_metrics, ch_metrics, policy)
     if unusable:
         decision.reasons = [unusable]
+    judged_thresholds = fitted.thresholds
+    until = dataset.train_until
+    do_refit = len(dataset.held_decisions) > 0 and (refit == "always" or (refit == "passed" and decision.passed))
+    if do_refit:
+        fitted = training.fit(_concat(dataset.train, dataset.held_decisions), progress=False)
+        until = dataset.all_until
     artifact = out_dir / registry.ARTIFACT_NAME
+    counts = dict(dataset.counts)
     card = training.save(
         fitted,
         artifact,
         data_sha256=dataset.data_sha256,
         test=None,
         extra={
-            "data": {**dataset.counts, "source": "seed corpus + moderators' labels"},
+            "data": {
+                **counts,
+                "source": "seed corpus + moderators' labels",
+                "labels_until": list(until) if until else None,
+                "refit_with_holdout": do_refit,
+            },
             "retraining": {
-                "holdout": "newest decisions by time + seed test split",
+                "holdout": "newest decisions the current model had not learned from + seed test split",
                 "challenger": ch_metrics,
                 "current": cur_metrics,
                 "current_version": cur_version,
                 "policy": policy.__dict__,
                 "gate": {"passed": decision.passed, "reasons": decision.reasons},
+                "refit": "after the gate, with the held-out decisions" if do_refit else "no",
             },
         },
     )
     if report is not None:
         sections = [(f"current {cur_version}", cur_metrics)] if cur_metrics else []
-        sections.append((f"challenger {card['version']}", ch_metrics))
+        sections.append(("challenger (as judged)", ch_metrics))
         training.write_report(
             report,
             title=f"Retraining: challenger {card['version']} vs current {cur_version or '(none)'}",
             sections=sections,
-            thresholds=fitted.thresholds,
+            thresholds=judged_thresholds,
             y=y,
             proba=ch_proba,
             notes=[
-                "Held-out data: " + f"{dataset.counts['labels_holdout']} newest decisions + "
-                f"{dataset.counts['seed_test']} seed test examples; trained on "
-                f"{dataset.counts['seed_train']} seed + {dataset.counts['labels_train']} older decisions.",
+                "Held-out data: " + f"{counts['labels_holdout']} newest decisions the current model had not "
+                f"learned from + {counts['seed_test']} seed test examples; the challenger was trained on "
+                f"{counts['seed_train']} seed + {counts['labels_train']} older decisions.",
                 f"Spam recall at FPR {policy.fpr:g}: current "
                 + (f"{cur_metrics['recall_at_fpr']:.4f}" if cur_metrics else "n/a")
                 + f", challenger {ch_metrics['recall_at_fpr']:.4f}.",
                 "Gate: " + ("PASSED" if decision.passed else "FAILED") + " — " + "; ".join(decision.reasons) + ".",
+                (
+                    f"{card['version']} is the challenger refit with the {counts['labels_holdout']} held-out "
+                    "decisions as well (the seed test split is never trained on)."
+                    if do_refit
+                    else f"{card['version']} is the challenger as judged."
+                ),
             ],
         )
-    return Challenge(artifact, card, cur_version, cur_metrics, ch_metrics, decision, dataset.counts, report)
+    return Challenge(artifact, card, cur_version, cur_metrics, ch_metrics, decision, counts, report, do_refit)
 
 
 # --------------------------------------------------------------------------- the whole run
@@ -267,11 +331,13 @@ async def retrain(
     policy = Policy.from_settings(settings)
     examples = await labels.read_all(redis, keys)
     n_labels = await labels.count(redis, keys)
-    dataset = build_dataset(seed, examples, policy.holdout_share)
     current = await current_artifact(redis, keys, settings)
+    current_card = await asyncio.to_thread(_card_of, current)
+    dataset = build_dataset(seed, examples, policy.holdout_share, seen_until(current_card))
     out_dir = Path(tempfile.mkdtemp(prefix="challenger-", dir=_ensure(settings.data_dir / "retrain")))
     loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(executor, challenge, dataset, current, out_dir, policy, report)
+    refit = "never" if dry_run else "always" if force else "passed"
+    result = await loop.run_in_executor(executor, challenge, dataset, current, out_dir, policy, report, refit)
     promoted = False
     if not dry_run:
         card = await registry.put(redis, keys, result.artifact)
@@ -287,6 +353,7 @@ async def retrain(
             gate="passed" if result.gate.passed else "failed",
             reasons="; ".join(result.gate.reasons),
             current=result.current_version or "",
+            refit="with the held-out decisions" if result.refit else "no",
             data=json.dumps(result.counts, sort_keys=True),
         )
         if result.gate.passed or force:
@@ -300,6 +367,19 @@ async def retrain(
                 await registry.promote(redis, keys, version, by, reason, forced=force and not result.gate.passed)
             promoted = True
     return Outcome(result, promoted, force and not result.gate.passed and promoted, dry_run)
+
+
+def _card_of(artifact: Path | None) -> dict[str, Any] | None:
+    """The card beside an artifact, or None (unreadable cards are the loader's business, not ours)."""
+    from service.spam import card_path
+
+    if artifact is None:
+        return None
+    try:
+        card = json.loads(card_path(artifact).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return card if isinstance(card, dict) else None
 
 
 def _ensure(path: Path) -> Path:

@@ -70,7 +70,9 @@ class Settings(BaseModel):
     # --- model ---
     model_path: Path = Field(DEFAULT_MODEL, description="a path to a .skops model artifact")
     # --- retraining --- (retraining issue)
-    retrain_holdout_share: float = Field(0.2, ge=0.05, le=0.5, description="newest share of labels held out, 0.05-0.5")
+    retrain_holdout_share: float = Field(
+        0.2, ge=0.05, le=0.5, description="share of the labels new to the current model held out, 0.05-0.5"
+    )
     retrain_fpr: float = Field(0.01, gt=0, lt=0.5, description="false-positive rate spam recall is judged at")
     retrain_margin_f1: float = Field(0.0, ge=0, le=0.2, description="macro-F1 a challenger may lose, 0-0.2")
     retrain_margin_recall: float = Field(0.0, ge=0, le=0.2, description="spam recall a challenger may lose, 0-0.2")

@@ -55,7 +55,7 @@ def test_gate_and_recall_at_fpr() -> None:
 
 
 def test_newest_decisions_are_held_out() -> None:
-    """The newest share of binary decisions by time is the held-out part; other labels are left out."""
+    """The newest share of the binary decisions a model has not learned from is held out; others train."""
     exs = [
         labels.Example(str(i), f"c{i}", "n", "t", "x", False, "spam" if i % 2 else "ham", "", "m", 1000 - i, "v", None)
         for i in range(20)
@@ -65,6 +65,14 @@ def test_newest_decisions_are_held_out() -> None:
     assert len(older) == 15 and len(newest) == 5
     assert max(e.at_ms for e in older) < min(e.at_ms for e in newest)
     assert all(e.is_binary for e in older + newest)
+    # The current model learned up to c10 (at_ms 990): 10 decisions are new, the newest 3 held out.
+    older, newest = retraining.split_by_time(exs, 0.3, (990, "c10"))
+    assert [e.comment_id for e in newest] == ["c2", "c1", "c0"] and len(older) == 17
+    # Fewer than 10 new decisions: none held out (the seed test split alone judges).
+    older, newest = retraining.split_by_time(exs, 0.3, (995, "c5"))
+    assert newest == [] and len(older) == 20
+    assert retraining.seen_until({"data": {"labels_until": [990, "c10"]}}) == (990, "c10")
+    assert retraining.seen_until({"data": {}}) is None and retraining.seen_until(None) is None
 
 
 async def test_mislabelled_challenger_is_not_promoted_unless_forced(
@@ -91,10 +99,35 @@ async def test_mislabelled_challenger_is_not_promoted_unless_forced(
     assert events[0] == ("retrained", "failed")
 
     forced = await retraining.retrain(redis, keys, settings, seed=None, by="ops", force=True)
-    assert forced.promoted and forced.forced
-    assert await registry.current(redis, keys) == challenger  # the same inputs made the same model
+    assert forced.promoted and forced.forced and forced.challenge.refit
+    assert forced.challenge.challenger == out.challenge.challenger  # the same inputs judged the same way
+    assert await registry.current(redis, keys) == forced.challenge.card["version"] != challenger
+    assert forced.challenge.card["data"]["labels_until"] is not None  # it learned every decision
     latest = (await registry.audit_log(redis, keys))[0]
     assert latest["event"] == "forced_promotion" and latest["by"] == "ops" and "FORCED" in latest["reason"]
+
+
+async def test_passed_challenger_is_refit_and_next_gate_uses_only_new_decisions(
+    redis: Redis, make_settings: Any, tmp_path: Path
+) -> None:
+    """A passing challenger is promoted refit with the held-out decisions; the next gate holds out only newer ones."""
+    keys = Keys()
+    settings: Settings = make_settings(model_path=tmp_path / "none.skops")  # no current model at all
+    items = _seed_items(100, start=6)
+    await decide_all(redis, keys, items[:60])
+    first = await retraining.retrain(redis, keys, settings, seed=None, by="test")
+    assert first.promoted and first.challenge.refit
+    assert first.challenge.counts["labels_train"] == 48 and first.challenge.counts["labels_holdout"] == 12
+    newest = max((e.at_ms, e.comment_id) for e in await labels.read_all(redis, keys))
+    card = first.challenge.card
+    assert retraining.seen_until(card) == newest and card["data"]["refit_with_holdout"] is True
+    assert await registry.current(redis, keys) == card["version"]
+
+    await decide_all(redis, keys, items[60:])
+    second = await retraining.retrain(redis, keys, settings, seed=None, dry_run=True)
+    # 40 decisions are new to the model in use: the newest 8 are held out, all 92 others train.
+    assert second.challenge.counts["labels_holdout"] == 8 and second.challenge.counts["labels_train"] == 92
+    assert second.challenge.current_version == card["version"] and not second.challenge.refit
 
 
 async def test_dry_run_changes_nothing_and_is_deterministic(redis: Redis, make_settings: Any) -> None:
