@@ -95,10 +95,20 @@ def split_by_time(
     examples: Sequence[Example], share: float, seen: Until | None = None
 ) -> tuple[list[Example], list[Example]]:
     """(train, held out): the newest `share` of the binary decisions newer than `seen` is held out
-    (none when fewer than 10 are new: the seed test split alone judges); the rest is for training."""
+    (none when fewer than 10 are new: the seed test split alone judges); the rest is for training.
+    A held-out part with one class only is extended back, within the new decisions, to the newest
+    decision of the other class: a gate needs both to judge on."""
     binary = sorted((e for e in examples if e.is_binary), key=lambda e: (e.at_ms, e.comment_id))
     unseen = sum(1 for e in binary if seen is None or (e.at_ms, e.comment_id) > seen)
     n_hold = round(unseen * share) if unseen >= 10 else 0
+    if n_hold:
+        held_classes = {e.y for e in binary[len(binary) - n_hold :]}
+        for back in range(n_hold + 1, unseen + 1):
+            if len(held_classes) == 2:
+                break
+            if binary[-back].y not in held_classes:
+                n_hold = back
+                held_classes.add(binary[-back].y)
     cut = len(binary) - n_hold
     return binary[:cut], binary[cut:]
 

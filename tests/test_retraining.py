@@ -68,6 +68,15 @@ def test_newest_decisions_are_held_out() -> None:
     # The current model learned up to c10 (at_ms 990): 10 decisions are new, the newest 3 held out.
     older, newest = retraining.split_by_time(exs, 0.3, (990, "c10"))
     assert [e.comment_id for e in newest] == ["c2", "c1", "c0"] and len(older) == 17
+    # When the newest share holds one class only, the held-out part reaches back to the other's newest.
+    same = [
+        labels.Example(
+            str(i), f"c{i}", "n", "t", "x", False, "spam" if i < 4 or i % 2 else "ham", "", "m", 1000 - i, "v", None
+        )
+        for i in range(20)
+    ]
+    older, newest = retraining.split_by_time(same, 0.2)  # 4 newest are spam; c4 is the newest ham
+    assert [e.comment_id for e in newest] == ["c4", "c3", "c2", "c1", "c0"] and len(older) == 15
     # Fewer than 10 new decisions: none held out (the seed test split alone judges).
     older, newest = retraining.split_by_time(exs, 0.3, (995, "c5"))
     assert newest == [] and len(older) == 20
