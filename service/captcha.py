@@ -2,19 +2,25 @@
 
 The `captcha` library only draws; storage, expiry, single use and checking live here.
 
-- A captcha id seals its own code: base64url(nonce | code XOR PRF(nonce) | tag). Redis holds only
-  an HMAC of the answer (keyed by the server secret) plus the rendered PNG, under one key with the
-  TTL; the code itself is never stored, yet the audio can still be rendered on demand from the id.
-  A forged or altered id fails its tag and never reaches Redis.
+- A captcha id is `<seal>.<ticket>`. The seal holds its own code: base64url(nonce | code XOR
+  PRF(nonce) | tag); Redis holds only an HMAC of the answer (keyed by the server secret) plus the
+  rendered PNG, under the seal's key with the TTL. The code itself is never stored, yet the audio
+  can still be rendered on demand from the id. The ticket, base64url(issued at ms | article
+  binding | tag), says when the captcha was issued and for which article, signed: expiry and the
+  article are checked from it, so issuing a pooled captcha writes nothing on the request path.
+  A forged or altered id fails a tag and never reaches Redis.
 - Verification reads and deletes the key in one script, right answer or wrong: one attempt per
   captcha, so guessing costs a fresh captcha every time. Answers in Turnstile's siteverify terms.
 - Rendering runs in a process pool, never on the event loop. A pool of pre-rendered image captchas
   (refilled in the background) serves bursts; audio is rendered on first request and cached in the
   captcha's hash, so it expires with it.
-- A pooled captcha is stored whole (HMAC and PNG) when it is rendered, and its id queued in a Redis
-  list; each process takes ids a few at a time. Issuing one then only binds the article and starts
-  its TTL (one small script), where copying the PNG on every issue made a burst wait on Redis'
-  fsync of ~8 KB per captcha.
+- A pooled captcha is stored whole (HMAC and PNG, a 6 h TTL) when it is rendered, and its seal
+  queued in a Redis list; each process takes seals a few at a time (checking their keys still
+  exist). Issuing one signs a ticket; its key's TTL is cut to the captcha's own by an EXPIRE sent in
+  a batch a few ms later. That EXPIRE is tidiness only: the ticket already bounds the captcha's life
+  (a captcha the batch missed is refused after its TTL all the same). A Redis command per issue cost
+  a third of the server's CPU in a burst; copying the PNG per issue, before, made a burst wait on
+  Redis' fsync of ~8 KB per captcha.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -56,11 +63,17 @@ log = logging.getLogger(__name__)
 NONCE_BYTES = 9
 TAG_BYTES = 6
 MAX_CODE = 16  # the longest test code settings allow
-MAX_ID_CHARS = 4 * (NONCE_BYTES + MAX_CODE + TAG_BYTES) // 3 + 4
+MAX_SEAL_CHARS = 4 * (NONCE_BYTES + MAX_CODE + TAG_BYTES) // 3 + 4
+BIND_BYTES = 8
+TICKET_TAG_BYTES = 8
+TICKET_BYTES = 6 + BIND_BYTES + TICKET_TAG_BYTES  # issued at (ms, 48 bits) | article binding | tag
+UNBOUND = bytes(BIND_BYTES)
+MAX_ID_CHARS = MAX_SEAL_CHARS + 1 + 4 * TICKET_BYTES // 3 + 4
+TTL_FLUSH_S = 0.02  # pooled captchas' EXPIREs go to Redis in one pipeline this often
 MAX_ANSWER = 64
 REFILL_CHUNK = 8  # images per pool task: one inter-process hop per chunk
 REFILL_IDLE = 1.0  # seconds between pool checks when nothing is happening
-POOL_TAKE = 8  # pooled ids a process takes from Redis at a time
+POOL_TAKE = 16  # pooled ids a process takes from Redis at a time
 POOL_MAX_AGE = 3 * 3600  # older pooled captchas are dropped (re-rendered), so codes do not linger
 POOL_KEY_TTL = 2 * POOL_MAX_AGE  # a pooled captcha's key outlives its place in the pool
 SHUTDOWN_TIMEOUT = 10.0  # seconds to wait for the render workers at shutdown
@@ -107,6 +120,20 @@ class Issued:
     expires_in: int
 
 
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """An issued captcha id, opened: its seal (the storage id), code, issue time and binding."""
+
+    seal: str
+    code: str
+    issued_ms: int
+    bind: bytes
+
+    def expired(self, ttl_s: int, now_ms: int | None = None) -> bool:
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return not (0 <= now - self.issued_ms <= ttl_s * 1000)
+
+
 def normalise_answer(answer: str) -> str:
     """What the reader typed, as compared: full-width folded, spaces dropped, upper case."""
     return "".join(unicodedata.normalize("NFKC", answer).split()).upper()
@@ -119,6 +146,7 @@ class Sealer:
         self._seal_key = hmac.digest(secret, b"duyet captcha seal", "sha256")
         self._tag_key = hmac.digest(secret, b"duyet captcha tag", "sha256")
         self._answer_key = hmac.digest(secret, b"duyet captcha answer", "sha256")
+        self._ticket_key = hmac.digest(secret, b"duyet captcha ticket", "sha256")
 
     def fingerprint(self) -> str:
         """A short, non-secret name for the keys in use (pool entries sealed with other keys are useless)."""
@@ -135,8 +163,8 @@ class Sealer:
         return base64.urlsafe_b64encode(nonce + sealed + tag).rstrip(b"=").decode()
 
     def open(self, captcha_id: str) -> str | None:
-        """The code sealed in `captcha_id`, or None if it is not an id we made."""
-        if not (0 < len(captcha_id) <= MAX_ID_CHARS) or not captcha_id.isascii():
+        """The code sealed in `captcha_id` (a seal), or None if it is not a seal we made."""
+        if not (0 < len(captcha_id) <= MAX_SEAL_CHARS) or not captcha_id.isascii():
             return None
         try:
             blob = base64.urlsafe_b64decode(captcha_id + "=" * (-len(captcha_id) % 4))
@@ -152,6 +180,38 @@ class Sealer:
             return raw.decode()
         except UnicodeDecodeError:
             return None
+
+    def bind(self, article_id: str | None) -> bytes:
+        if not article_id:
+            return UNBOUND
+        return hmac.digest(self._ticket_key, b"article:" + article_id.encode(), "sha256")[:BIND_BYTES]
+
+    def issue(self, seal: str, article_id: str | None, now_ms: int | None = None) -> str:
+        """The id a reader gets: the seal and a signed ticket (issue time, article)."""
+        issued = (int(time.time() * 1000) if now_ms is None else now_ms).to_bytes(6, "big")
+        body = issued + self.bind(article_id)
+        tag = hmac.digest(self._ticket_key, seal.encode() + b"." + body, "sha256")[:TICKET_TAG_BYTES]
+        return seal + "." + base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode()
+
+    def parse(self, captcha_id: str) -> Ticket | None:
+        """An issued id, opened and checked; None if it is not one we issued (expiry not checked)."""
+        if not (0 < len(captcha_id) <= MAX_ID_CHARS) or not captcha_id.isascii():
+            return None
+        seal, dot, ticket = captcha_id.partition(".")
+        if not dot or len(ticket) != -(-4 * TICKET_BYTES // 3):
+            return None
+        try:
+            blob = base64.urlsafe_b64decode(ticket + "=" * (-len(ticket) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        body, tag = blob[:-TICKET_TAG_BYTES], blob[-TICKET_TAG_BYTES:]
+        expected = hmac.digest(self._ticket_key, seal.encode() + b"." + body, "sha256")[:TICKET_TAG_BYTES]
+        if len(blob) != TICKET_BYTES or not hmac.compare_digest(tag, expected):
+            return None
+        code = self.open(seal)
+        if code is None:
+            return None
+        return Ticket(seal, code, int.from_bytes(body[:6], "big"), body[6:])
 
     def digest(self, captcha_id: str, answer: str) -> str:
         """The stored form of an answer: bound to the id, so no table of digests carries over."""
@@ -186,10 +246,13 @@ class Captchas:
         variant = f"{s.captcha_width}x{s.captcha_height}:{s.captcha_length}:{s.captcha_test_code or ''}"
         variant_hash = hashlib.sha256(variant.encode()).hexdigest()[:8]
         self._pool_key = keys.captcha_pool(f"{variant_hash}{self._sealer.fingerprint()}")
-        # Pooled (created unix time, id) this process has taken from Redis and not issued yet.
+        # Pooled (created unix time, seal) this process has taken from Redis and not issued yet.
         self._taken: deque[tuple[int, str]] = deque()
+        # Keys of pooled captchas issued since the last EXPIRE batch.
+        self._ttl_due: list[str] = []
         self._wake = asyncio.Event()
         self._refill_task: asyncio.Task[None] | None = None
+        self._ttl_task: asyncio.Task[None] | None = None
         # Audio renders in flight, so a reader pressing play twice renders once.
         self._audio_inflight: dict[tuple[str, str], asyncio.Future[bytes]] = {}
 
@@ -198,6 +261,13 @@ class Captchas:
         if self._settings.captcha_test_code:
             return self._settings.captcha_test_code.upper()
         return random_code(self._settings.captcha_length)
+
+    def _ticket(self, captcha_id: str) -> Ticket:
+        """The live captcha an id names; CaptchaNotFound when it is not ours or has expired."""
+        ticket = self._sealer.parse(captcha_id)
+        if ticket is None or ticket.expired(self._settings.captcha_ttl):
+            raise CaptchaNotFound("no such captcha (unknown, expired or already used)")
+        return ticket
 
     def _url(self, captcha_id: str, kind: str) -> str:
         path = f"/v1/captchas/{captcha_id}/{kind}"
@@ -243,7 +313,8 @@ class Captchas:
             len(article_id) <= ARTICLE_ID_MAX and re.fullmatch(ARTICLE_ID_PATTERN, article_id)
         ):
             raise BadRequest("article_id is not a valid article id", code="invalid_article_id")
-        if replaces is not None and self._sealer.open(replaces) is None:
+        replaced = self._sealer.parse(replaces) if replaces is not None else None
+        if replaces is not None and replaced is None:
             raise BadRequest("replaces is not a captcha id", code="invalid_captcha_id")
         await ratelimit.hit(
             self._redis, self._scripts, self._keys, "captcha", client, s.captcha_issue_limit, s.captcha_issue_window
@@ -258,47 +329,62 @@ class Captchas:
                 s.captcha_refresh_limit,
                 s.captcha_refresh_window,
             )
-        captcha_id, source = await self._from_pool(article_id), CaptchaSource.POOL
-        if captcha_id is None:
+        seal, source = await self._take(), CaptchaSource.POOL
+        if seal is not None:
+            self._ttl_due.append(self._keys.captcha(seal))  # its TTL is cut to ours in the next batch
+        else:
             code = self.new_code()
-            captcha_id, png, source = self._sealer.seal(code), await self._render_image(code), CaptchaSource.RENDER
-            digest = self._sealer.digest(captcha_id, code)
-            key = self._keys.captcha(captcha_id)
-            await self._scripts.captcha_store(self._redis, key, digest, article_id or "", png, s.captcha_ttl)
-        if replaces is not None:
-            await self._redis.unlink(self._keys.captcha(replaces))
+            seal, png, source = self._sealer.seal(code), await self._render_image(code), CaptchaSource.RENDER
+            digest = self._sealer.digest(seal, code)
+            await self._scripts.captcha_store(self._redis, self._keys.captcha(seal), digest, png, s.captcha_ttl)
+        if replaced is not None:
+            await self._redis.unlink(self._keys.captcha(replaced.seal))
         self._metrics.captchas_issued.labels(source.value).inc()
-        return Issued(captcha_id, s.captcha_ttl)
-
-    async def _from_pool(self, article_id: str | None) -> str | None:
-        """A pooled captcha, issued (bound to the article, TTL started); None when the pool is empty."""
-        if self._settings.captcha_pool_target <= 0:
-            return None
-        for _ in range(3):  # a pooled key can be gone (Redis restarted without it): try a few
-            captcha_id = await self._take()
-            if captcha_id is None:
-                return None
-            key = self._keys.captcha(captcha_id)
-            if await self._scripts.captcha_activate(self._redis, key, article_id or "", self._settings.captcha_ttl):
-                return captcha_id
-        return None
+        return Issued(self._sealer.issue(seal, article_id), s.captcha_ttl)
 
     async def _take(self) -> str | None:
-        """The next pooled id: from those this process holds, else a few more from Redis."""
+        """The next pooled seal: from those this process holds, else a few more from Redis (those
+        whose keys still exist: Redis may have lost some, say in a restart). None: pool empty."""
+        if self._settings.captcha_pool_target <= 0:
+            return None
         cutoff = int(time.time()) - POOL_MAX_AGE
         while True:
             while self._taken:
-                created, captcha_id = self._taken.popleft()
+                created, seal = self._taken.popleft()
                 if created >= cutoff:
-                    return captcha_id
+                    return seal
             entries = await self._redis.lpop(self._pool_key, POOL_TAKE)
             self._wake.set()
             if not entries:
                 return None
+            taken = []
             for entry in entries:
-                stamp, _, pooled_id = str(entry).partition(":")
-                if stamp.isdigit() and pooled_id:
-                    self._taken.append((int(stamp), pooled_id))
+                stamp, _, seal = str(entry).partition(":")
+                if stamp.isdigit() and seal:
+                    taken.append((int(stamp), seal))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for _, seal in taken:
+                    pipe.exists(self._keys.captcha(seal))
+                found = await pipe.execute()
+            self._taken.extend(t for t, there in zip(taken, found, strict=True) if there)
+
+    async def _flush_ttls(self) -> None:
+        """Cut issued pooled captchas' key TTLs (6 h) to the captcha TTL, one pipeline per batch."""
+        due, self._ttl_due = self._ttl_due, []
+        if not due:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in due:
+                pipe.expire(key, self._settings.captcha_ttl)
+            await pipe.execute()
+
+    async def _ttl_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TTL_FLUSH_S)
+            try:
+                await self._flush_ttls()
+            except (RedisError, OSError) as exc:  # the tickets bound the captchas' lives anyway
+                log.warning("captcha TTL batch failed: %s", type(exc).__name__)
 
     # --- pool refill ---
     async def pool_size(self) -> int:
@@ -323,7 +409,7 @@ class Captchas:
             # Stored first, queued second: an id in the pool always has its captcha behind it.
             await asyncio.gather(
                 *(
-                    self._scripts.captcha_store(self._redis, self._keys.captcha(cid), digest, "", png, POOL_KEY_TTL)
+                    self._scripts.captcha_store(self._redis, self._keys.captcha(cid), digest, png, POOL_KEY_TTL)
                     for cid, digest, png in batch
                 )
             )
@@ -356,31 +442,32 @@ class Captchas:
     def start(self) -> None:
         if self._settings.captcha_pool_target > 0 and self._refill_task is None:
             self._refill_task = asyncio.create_task(self._refill_loop(), name="captcha-pool-refill")
+            self._ttl_task = asyncio.create_task(self._ttl_loop(), name="captcha-ttl-batches")
 
     async def stop(self) -> None:
-        task, self._refill_task = self._refill_task, None
-        if task is not None:
-            await background.stop([task])
+        tasks = [t for t in (self._refill_task, self._ttl_task) if t is not None]
+        self._refill_task = self._ttl_task = None
+        if tasks:
+            await background.stop(tasks)
+        with contextlib.suppress(RedisError, OSError):
+            await self._flush_ttls()
         for fut in self._audio_inflight.values():
             fut.cancel()
 
     # --- media ---
     async def image(self, captcha_id: str) -> bytes:
         """The captcha's PNG; CaptchaNotFound when unknown, expired or used."""
-        if self._sealer.open(captcha_id) is None:
-            raise CaptchaNotFound("no such captcha (unknown, expired or already used)")
-        png = await _binary(self._redis, "HGET", self._keys.captcha(captcha_id), "png")
+        png = await _binary(self._redis, "HGET", self._keys.captcha(self._ticket(captcha_id).seal), "png")
         if png is None:
             raise CaptchaNotFound("no such captcha (unknown, expired or already used)")
         return bytes(png)
 
     async def audio(self, captcha_id: str, lang: str) -> bytes:
         """The captcha's code read aloud in `lang`, rendered once and cached for the captcha's life."""
-        code = self._sealer.open(captcha_id)
-        if code is None:
-            raise CaptchaNotFound("no such captcha (unknown, expired or already used)")
+        ticket = self._ticket(captcha_id)
+        code = ticket.code
         lang = lang if lang in captcha_render.LANGUAGES else captcha_render.LANGUAGES[0]
-        key = self._keys.captcha(captcha_id)
+        key = self._keys.captcha(ticket.seal)
         field = f"wav:{lang}"
         digest, wav = await _binary(self._redis, "HMGET", key, "h", field)
         if digest is None:
@@ -422,19 +509,23 @@ class Captchas:
             return VerifyResult.MISSING_INPUT_RESPONSE
         if len(answer) > MAX_ANSWER:
             return VerifyResult.BAD_REQUEST
-        if self._sealer.open(captcha_id) is None:
+        ticket = self._sealer.parse(captcha_id)
+        if ticket is None:
             return VerifyResult.INVALID_INPUT_RESPONSE
+        key = self._keys.captcha(ticket.seal)
         try:
-            stored = await self._scripts.captcha_consume(self._redis, self._keys.captcha(captcha_id))
+            if ticket.expired(self._settings.captcha_ttl):
+                await self._redis.unlink(key)  # gone already, unless its TTL batch was missed
+                return VerifyResult.TIMEOUT_OR_DUPLICATE
+            digest = await self._scripts.captcha_consume(self._redis, key)
         except RedisError as exc:
             log.warning("captcha verification failed: store error %s", type(exc).__name__)
             return VerifyResult.INTERNAL_ERROR
-        if stored is None:
+        if digest is None:
             return VerifyResult.TIMEOUT_OR_DUPLICATE
-        digest, bound_article = stored
-        if bound_article and bound_article != (article_id or ""):
+        if ticket.bind != UNBOUND and not hmac.compare_digest(ticket.bind, self._sealer.bind(article_id)):
             return VerifyResult.INVALID_INPUT_RESPONSE
-        if not hmac.compare_digest(digest, self._sealer.digest(captcha_id, answer)):
+        if not hmac.compare_digest(digest, self._sealer.digest(ticket.seal, answer)):
             return VerifyResult.INVALID_INPUT_RESPONSE
         return VerifyResult.OK
 

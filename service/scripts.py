@@ -284,30 +284,20 @@ return #due
 
 CAPTCHA_CONSUME = """
 -- KEYS[1] = captcha hash
--- returns {answer HMAC, bound article id or ''} and deletes the captcha, whatever the answer turns out
--- to be (one attempt per captcha) | false when it is gone (expired, used, refreshed or never issued)
-local v = redis.call('HMGET', KEYS[1], 'h', 'a')
-if not v[1] then return false end
+-- returns the answer HMAC and deletes the captcha, whatever the answer turns out to be (one attempt
+-- per captcha) | false when it is gone (expired, used, refreshed or never issued)
+local h = redis.call('HGET', KEYS[1], 'h')
+if not h then return false end
 redis.call('UNLINK', KEYS[1])
-return {v[1], v[2] or ''}
+return h
 """
 
 CAPTCHA_STORE = """
 -- KEYS[1] = captcha hash
--- ARGV[1] = answer HMAC, ARGV[2] = bound article id ('' for none), ARGV[3] = PNG, ARGV[4] = TTL in seconds
+-- ARGV[1] = answer HMAC, ARGV[2] = PNG, ARGV[3] = TTL in seconds
 -- One round trip instead of MULTI/HSET/EXPIRE/EXEC: the hash never exists without its TTL.
-redis.call('HSET', KEYS[1], 'h', ARGV[1], 'a', ARGV[2], 'png', ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return 1
-"""
-
-CAPTCHA_ACTIVATE = """
--- KEYS[1] = a pooled captcha's hash ('h' and 'png' stored when it was rendered)
--- ARGV[1] = bound article id ('' for none), ARGV[2] = TTL in seconds
--- returns 1 when issued, 0 when the pooled captcha is gone (an HSET would recreate it half-empty)
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'a', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'h', ARGV[1], 'png', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
@@ -352,7 +342,6 @@ class Scripts:
         self._queue_erase_pii = redis.register_script(QUEUE_ERASE_PII)
         self._captcha_consume = redis.register_script(CAPTCHA_CONSUME)
         self._captcha_store = redis.register_script(CAPTCHA_STORE)
-        self._captcha_activate = redis.register_script(CAPTCHA_ACTIVATE)
         self._captcha_pool_trim = redis.register_script(CAPTCHA_POOL_TRIM)
         self._captcha_cache = redis.register_script(CAPTCHA_CACHE)
 
@@ -393,20 +382,14 @@ class Scripts:
     async def queue_erase_pii(self, redis: Redis, keys: list[str], args: list[Any]) -> int:
         return int(await self._run(self._queue_erase_pii, redis, keys, args))
 
-    async def captcha_consume(self, redis: Redis, key: str) -> tuple[str, str] | None:
-        """The captcha's (answer HMAC, article id), deleting it; None when it is gone."""
+    async def captcha_consume(self, redis: Redis, key: str) -> str | None:
+        """The captcha's answer HMAC, deleting the captcha; None when it is gone."""
         found = await self._run(self._captcha_consume, redis, [key], [])
-        if not found:
-            return None
-        return str(found[0]), str(found[1])
+        return str(found) if found else None
 
-    async def captcha_store(self, redis: Redis, key: str, digest: str, article_id: str, png: bytes, ttl_s: int) -> None:
+    async def captcha_store(self, redis: Redis, key: str, digest: str, png: bytes, ttl_s: int) -> None:
         """Create a captcha's hash with its TTL, atomically."""
-        await self._run(self._captcha_store, redis, [key], [digest, article_id, png, ttl_s])
-
-    async def captcha_activate(self, redis: Redis, key: str, article_id: str, ttl_s: int) -> bool:
-        """Issue a pooled captcha: bind the article, start the TTL; False when it is gone."""
-        return bool(await self._run(self._captcha_activate, redis, [key], [article_id, ttl_s]))
+        await self._run(self._captcha_store, redis, [key], [digest, png, ttl_s])
 
     async def captcha_pool_trim(self, redis: Redis, key: str, cutoff: int) -> int:
         """Drop pool entries created before `cutoff` (unix time)."""

@@ -23,6 +23,11 @@ MakeClient = Callable[..., Awaitable[Client]]
 CODE = "HK4M8"
 
 
+def seal_of(captcha_id: str) -> str:
+    """The part of an issued id its Redis key is named after (the rest is the signed ticket)."""
+    return captcha_id.partition(".")[0]
+
+
 def captchas_of(client: Client) -> Captchas:
     return client.app[appkeys.CAPTCHAS]  # type: ignore[index]
 
@@ -128,6 +133,10 @@ async def test_verify_input_errors(test_mode: Client) -> None:
     assert await captchas.verify(data["id"], "A" * 65, None) == "bad-request"
     forged = data["id"][:-2] + ("AA" if not data["id"].endswith("AA") else "BB")
     assert await captchas.verify(forged, CODE, None) == "invalid-input-response"
+    other = await issue(test_mode, article_id="a-2")  # its ticket on our seal: the tag binds them
+    swapped = seal_of(data["id"]) + "." + other["id"].partition(".")[2]
+    assert await captchas.verify(swapped, CODE, "a-2") == "invalid-input-response"
+    assert await captchas.verify(seal_of(data["id"]), CODE, None) == "invalid-input-response"  # no ticket
     assert await captchas.verify("not-an-id", CODE, None) == "invalid-input-response"
     # None of these touched the real captcha.
     assert await captchas.verify(data["id"], CODE, None) == "ok"
@@ -175,8 +184,8 @@ async def test_audio_is_wav_per_language(test_mode: Client, redis: Redis) -> Non
         again = await test_mode.get(data["audio_url"], headers=headers)
         assert await again.read() == body  # cached, not rendered anew
     assert clips["vi"] != clips["en"]
-    key = test_mode.app[appkeys.KEYS].captcha(data["id"])  # type: ignore[index]
-    assert set(await redis.hkeys(key)) == {"h", "a", "png", "wav:vi", "wav:en"}
+    key = test_mode.app[appkeys.KEYS].captcha(seal_of(data["id"]))  # type: ignore[index]
+    assert set(await redis.hkeys(key)) == {"h", "png", "wav:vi", "wav:en"}
     assert 0 < await redis.ttl(key) <= 300
 
 
@@ -185,12 +194,13 @@ async def test_only_hmac_stored(make_client: MakeClient, redis: Redis) -> None:
     client = await make_client(captcha_test_code="QQQQQ", captcha_pool_target=0)
     data = await issue(client, article_id="a1")
     keys = [k async for k in redis.scan_iter("*{cap:*")]
-    key = client.app[appkeys.KEYS].captcha(data["id"])  # type: ignore[index]
+    key = client.app[appkeys.KEYS].captcha(seal_of(data["id"]))  # type: ignore[index]
     assert keys == [key]
-    assert "QQQQQ" not in key.upper()
-    stored = await redis.hmget(key, "h", "a")
-    assert stored[1] == "a1"
-    assert len(stored[0] or "") == 64 and "QQQQQ" not in (stored[0] or "").upper()
+    assert "QQQQQ" not in key.upper() and "QQQQQ" not in data["id"].upper()
+    assert set(await redis.hkeys(key)) == {"h", "png"}  # the article is bound in the signed id
+    stored = await redis.hget(key, "h")
+    assert len(stored or "") == 64 and "QQQQQ" not in (stored or "").upper()
+    assert 0 < await redis.ttl(key) <= 300
 
 
 async def test_rate_limit_issue(make_client: MakeClient) -> None:
@@ -264,7 +274,7 @@ async def test_codes_from_alphabet(make_client: MakeClient) -> None:
     assert not set(ALPHABET) & set("0O1IlL")
 
 
-async def test_pool_serves_and_refills(make_client: MakeClient) -> None:
+async def test_pool_serves_and_refills(make_client: MakeClient, redis: Redis) -> None:
     """Pre-rendered captchas fill the pool in the background; issuing takes from it, test code included."""
     client = await make_client(captcha_pool_target=8, captcha_test_code=CODE)
     captchas = captchas_of(client)
@@ -273,8 +283,16 @@ async def test_pool_serves_and_refills(make_client: MakeClient) -> None:
     assert await captchas.pool_size() <= 8
     assert (await client.get(data["image_url"])).status == 200
     assert await captchas.verify(data["id"], CODE, None) == "ok"
+    bound = await issue(client, article_id="tin-1")
+    key = client.app[appkeys.KEYS].captcha(seal_of(bound["id"]))  # type: ignore[index]
+    deadline = time.monotonic() + 5
+    while await redis.ttl(key) > 300:  # pooled keys live 6 h until issued; then the captcha's TTL
+        assert time.monotonic() < deadline, "the issued pooled captcha never got its TTL"
+        await asyncio.sleep(0.01)
+    assert 0 < await redis.ttl(key) <= 300
+    assert await captchas.verify(bound["id"], CODE, "tin-2") == "invalid-input-response"
     metrics = await (await client.get("/metrics")).text()
-    assert 'duyet_captchas_issued_total{source="pool"} 1.0' in metrics
+    assert 'duyet_captchas_issued_total{source="pool"} 2.0' in metrics
     assert 'duyet_captcha_verifications_total{outcome="ok"} 1.0' in metrics
     assert "duyet_captcha_pool_size" in metrics
     assert 'duyet_captcha_render_seconds_count{kind="image"}' in metrics
@@ -292,6 +310,15 @@ async def test_pool_survives_lost_and_stale_entries(make_client: MakeClient, red
     data = await issue(client)
     assert await captchas.verify(data["id"], CODE, None) == "ok"
     assert 'duyet_captchas_issued_total{source="render"} 1.0' in await (await client.get("/metrics")).text()
+    # A captcha whose key outlived its TTL (its EXPIRE batch lost, say) is refused by its ticket.
+    await pool_filled(captchas, 1)
+    data = await issue(client)
+    sealer = captchas._sealer
+    late = sealer.issue(seal_of(data["id"]), None, now_ms=int(time.time() * 1000) - 301_000)
+    await redis.persist(keys.captcha(seal_of(data["id"])))
+    assert (await client.get(f"/v1/captchas/{late}/image")).status == 404
+    assert await captchas.verify(late, CODE, None) == "timeout-or-duplicate"
+    assert not await redis.exists(keys.captcha(seal_of(data["id"])))
     await redis.lpush(pool_key, f"{int(time.time()) - 4 * 3600}:stale-id")
     await captchas.refill_once()
     assert not any("stale-id" in e for e in await redis.lrange(pool_key, 0, -1))
