@@ -15,10 +15,11 @@ Three views of one comment:
 from __future__ import annotations
 
 import math
+import random
 import re
 import unicodedata
 from collections.abc import Sequence
-from itertools import chain, repeat
+from itertools import chain, pairwise, repeat
 from typing import Any
 
 import numpy as np
@@ -171,7 +172,9 @@ def records(rows: Sequence[tuple[str, str, str, bool]]) -> npt.NDArray[Any]:
 
 
 _WHITE = re.compile(r"\s\s+")
-_TOKEN = re.compile(r"(?u)\b\w+\b")
+# sklearn's token_pattern is r"(?u)\b\w+\b"; findall gives the same tokens without the \b tests
+# (a greedy run of word characters always starts and ends at a word boundary).
+_TOKEN = re.compile(r"\w+")
 
 
 def char_grams(text: str, lo: int, hi: int) -> list[str]:
@@ -202,7 +205,10 @@ def word_grams(text: str, lo: int, hi: int) -> list[str]:
         return tokens
     out = list(tokens) if lo == 1 else []
     for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
-        out.extend([" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)])
+        if n == 2:
+            out.extend([f"{a} {b}" for a, b in pairwise(tokens)])
+        else:
+            out.extend([" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)])
     return out
 
 
@@ -434,3 +440,218 @@ def aligned_fold(text: str) -> str | None:
     """`fold(text)` if it keeps every character at its place (true of Vietnamese), else None."""
     folded = fold(text)
     return folded if len(folded) == len(text) else None
+
+
+# Initial hash state of the name block's n-grams, so one sorted index holds both hashed blocks
+# (a name n-gram and the same text n-gram hash differently). Another seed is tried on a clash.
+_NAME_SEEDS = (0x2545F4914F6CDD1D, 0x5851F42D4C957F2D, 0x14057B7EF767814F)
+
+
+def _seeded_hash(gram: str, seed: int) -> int:
+    h = seed
+    for ch in gram:
+        h = (h * _P + ord(ch) + 1) & _MASK
+    return (h ^ ((len(gram) * _LEN_SALT) & _MASK)) & _HASH_MASK
+
+
+# Cuckoo hashing of the n-gram hashes: a key sits in one of two slots, so a lookup is two gathers
+# and two compares for every n-gram at once. A sorted index needs the needles sorted too, or
+# searchsorted costs ~60 ns a needle: 2 ms for a batch of 64 comments.
+_CUCKOO_MULT = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F)
+_EMPTY = 1 << 63  # never a 48-bit hash
+
+
+class CuckooIndex:
+    """48-bit n-gram hash -> column, looked up for a whole array of hashes in numpy."""
+
+    def __init__(self, hashes: Sequence[int], columns: Sequence[int]) -> None:
+        bits = max(4, len(hashes).bit_length() + 1)  # load factor at most 1/2 at first
+        rng = random.Random(0)  # eviction choices: the same table on every load
+        while True:
+            table = self._build(list(hashes), list(columns), bits, rng)
+            if table is not None:
+                break
+            bits += 1  # an insertion cycled: a bigger table (never seen at this load)
+        keys, cols = table
+        self.shift = np.uint64(64 - bits)
+        self.mult = tuple(np.uint64(m) for m in _CUCKOO_MULT)
+        self.keys = np.asarray(keys, dtype=np.uint64)
+        self.cols = np.asarray(cols, dtype=np.int64)
+
+    @staticmethod
+    def _build(
+        hashes: list[int], columns: list[int], bits: int, rng: random.Random
+    ) -> tuple[list[int], list[int]] | None:
+        size, shift = 1 << bits, 64 - bits
+        keys, cols = [_EMPTY] * size, [-1] * size
+
+        def slots(h: int) -> tuple[int, int]:
+            return tuple(((h * m) & _MASK) >> shift for m in _CUCKOO_MULT)  # type: ignore[return-value]
+
+        for h, col in zip(hashes, columns, strict=True):
+            for _ in range(500):
+                a, b = slots(h)
+                if keys[a] in (_EMPTY, h) or keys[b] in (_EMPTY, h):
+                    slot = a if keys[a] in (_EMPTY, h) else b
+                    if keys[slot] == h:
+                        raise ValueError("two n-grams of the vocabulary share a hash")
+                    keys[slot], cols[slot] = h, col
+                    break
+                slot = a if rng.random() < 0.5 else b
+                keys[slot], h = h, keys[slot]
+                cols[slot], col = col, cols[slot]
+            else:
+                return None
+        return keys, cols
+
+    def lookup(self, wanted: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """The column of each hash, -1 where it is not in the vocabulary."""
+        a = ((wanted * self.mult[0]) >> self.shift).astype(np.intp)
+        b = ((wanted * self.mult[1]) >> self.shift).astype(np.intp)
+        return np.where(self.keys[a] == wanted, self.cols[a], np.where(self.keys[b] == wanted, self.cols[b], -1))
+
+
+class ServingFeatures:
+    """The serving form of a fitted `CommentFeatures`: the same numbers as `triples`, for all
+    three text blocks at once, with what can be computed once computed at load (float64 idf, one
+    hash index for the char and name blocks, the block of each column). Not persisted.
+
+    Per call it costs a fixed few dozen numpy operations, whatever the batch size, plus the
+    per-comment Python that cannot be avoided (folding, regexes, word n-grams).
+    """
+
+    def __init__(self, features: CommentFeatures) -> None:
+        vecs = (features.char_, features.word_, features.name_)
+        if len({bool(v.sublinear_tf) for v in vecs}) != 1 or any(v.norm != "l2" for v in vecs):
+            raise ValueError("expected L2-normalised TF-IDF blocks that all share sublinear_tf")
+        self.features = features
+        self.sublinear = bool(features.char_.sublinear_tf)
+        starts = [int(s) for s in features.block_starts_]
+        self.width = starts[3]  # text columns; the signals follow
+        self.idf = np.concatenate([np.asarray(v.idf_, dtype=np.float64) for v in vecs])
+        self.block_of = np.repeat(np.arange(3, dtype=np.int64), np.diff(starts))
+        self.weights = np.asarray([1.0, 1.0, float(features.name_weight)], dtype=np.float64)
+        self.signal_weight = np.float32(features.signal_weight)
+        self.word_vocab: dict[str, int] = features.word_.vocabulary_
+        self.word_range: tuple[int, int] = tuple(features.word_.ngram_range)
+        self.word_start = starts[1]
+        # The char block is hashed unless it uses another analyzer (then looked up like words).
+        self.char_hashed = features.char_index_ is not None
+        self.char_range: tuple[int, int] = tuple(features.char_.ngram_range)
+        self.name_range: tuple[int, int] = tuple(features.name_.ngram_range)
+        self.name_start = starts[2]
+        index: HashIndex | None = features.char_index_
+        char_h, char_c = index if index is not None else (np.zeros(0, np.uint64), np.zeros(0, np.int64))
+        name_items = list(features.name_.vocabulary_.items())
+        for seed in _NAME_SEEDS:
+            name_h = [_seeded_hash(g, seed) for g, _ in name_items]
+            if len(set(name_h) | set(char_h.tolist())) == len(name_h) + len(char_h):
+                break
+        else:  # never seen: three 48-bit seeds all clashing
+            raise ValueError("the char and name n-gram hashes clash")
+        self.name_seed = np.uint64(seed)
+        self.index = CuckooIndex(
+            [*char_h.tolist(), *name_h], [*char_c.tolist(), *(j + self.name_start for _, j in name_items)]
+        )
+
+    def _hashed(self, plains: list[str], names: list[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(row, global column) of every char and name n-gram found in the vocabulary (repeats
+        included), hashed as `_hashed_char_grams` does, but both blocks and every n at once: a
+        fixed ~25 numpy calls, which is what one comment costs."""
+        n = len(names)
+        docs = [*plains, *names] if self.char_hashed else names
+        texts = [_WHITE.sub(" ", d) for d in docs]
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        codes += np.uint64(1)
+        total = len(codes)
+        # Where the name documents start, in characters.
+        split = int(lengths[: len(plains)].sum()) if self.char_hashed else 0
+        c_lo, c_hi = self.char_range if self.char_hashed else (0, -1)
+        n_lo, n_hi = self.name_range
+        top = min(max(c_hi, n_hi), total)
+        if top < 1:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        # h[k - 1, i]: hash of the k characters from position i (the tail of each row is garbage,
+        # never read: `left` masks it, as it masks n-grams that would cross two documents).
+        h = np.empty((top, total), dtype=np.uint64)
+        h[0, :split] = 0
+        h[0, split:] = self.name_seed
+        h[0] = h[0] * np.uint64(_P) + codes
+        for k in range(2, top + 1):
+            m = total - k + 1
+            np.multiply(h[k - 2, :m], np.uint64(_P), out=h[k - 1, :m])
+            h[k - 1, :m] += codes[k - 1 :]
+        left = np.repeat(np.cumsum(lengths), lengths) - np.arange(total, dtype=np.int64)
+        sizes = np.arange(1, top + 1, dtype=np.int64)
+        ok = left >= sizes[:, None]
+        for k in range(1, top + 1):
+            if not c_lo <= k <= c_hi:
+                ok[k - 1, :split] = False
+            if not n_lo <= k <= n_hi:
+                ok[k - 1, split:] = False
+        salts = np.asarray([(k * _LEN_SALT) & _MASK for k in range(1, top + 1)], dtype=np.uint64)
+        wanted = (h ^ salts[:, None])[ok] & np.uint64(_HASH_MASK)
+        cols = self.index.lookup(wanted)
+        hit = cols >= 0
+        # The row of each n-gram: its document, folded onto the comment for name documents.
+        doc = np.repeat(np.arange(len(texts), dtype=np.int64) % n, lengths)
+        rows = np.broadcast_to(doc, ok.shape)[ok][hit]
+        return rows, cols[hit]
+
+    def _looked_up(
+        self, docs: list[str], vec: TfidfVectorizer, start: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(row, global column) of the n-grams of `docs` found in a vocabulary, by dict lookup."""
+        lo, hi = vec.ngram_range
+        if vec.analyzer == "word":
+            grams = [word_grams(d, lo, hi) for d in docs]
+        else:
+            grams = [_analyze(vec, d) for d in docs]
+        lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        get = vec.vocabulary_.get
+        cols = np.fromiter(map(get, chain.from_iterable(grams), repeat(-1)), dtype=np.int64, count=int(lengths.sum()))
+        rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
+        known = cols >= 0
+        return rows[known], cols[known] + start
+
+    def transform(
+        self, rows: Sequence[tuple[str, str, str, bool]]
+    ) -> tuple[Triples, npt.NDArray[np.float32], list[View]]:
+        """`CommentFeatures.triples` of the records, ordered by row then column, with each
+        comment's `view` (the explanations read the same folded and lower-cased text)."""
+        views = [view(*r) for r in rows]
+        n = len(views)
+        if n > _MAX_ROWS // 2:
+            raise ValueError(f"at most {_MAX_ROWS // 2} comments a call, got {n}")
+        plains = [v[2] for v in views]
+        names = [v[4] for v in views]
+        parts = [self._hashed(plains, names)]
+        parts.append(self._looked_up([v[3] for v in views], self.features.word_, self.word_start))
+        if not self.char_hashed:
+            parts.append(self._looked_up(plains, self.features.char_, 0))
+        keys = np.concatenate([r * self.width + c for r, c in parts])
+        # Counting by sorting (row, column) keys: np.unique, without its checks and copies.
+        keys.sort()
+        if len(keys):
+            first = np.empty(len(keys), dtype=bool)
+            first[0] = True
+            np.not_equal(keys[1:], keys[:-1], out=first[1:])
+            starts = np.flatnonzero(first)
+            counts = np.diff(starts, append=len(keys))
+            keys = keys[starts]
+        else:
+            counts = np.zeros(0, dtype=np.int64)
+        r, c = np.divmod(keys, self.width)
+        block = self.block_of[c]
+        # Same operations, in the same order, as tfidf_triples: the same numbers to the last bit.
+        vals = counts.astype(np.float64)
+        if self.sublinear:
+            vals = np.log(vals) + 1.0
+        vals *= self.idf[c]
+        cell = r * 3 + block
+        norms = np.sqrt(np.bincount(cell, weights=vals * vals, minlength=3 * n))
+        vals /= norms[cell]
+        vals = vals * self.weights[block]
+        sig = np.asarray([v[5] for v in views], dtype=np.float32).reshape(n, len(SIGNALS)) * self.signal_weight
+        return (r, c, vals), sig, views

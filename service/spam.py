@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from service.features import SIGNALS, TRUSTED_TYPES, CommentFeatures, aligned_fold, records, spans
+from service.features import SIGNALS, TRUSTED_TYPES, CommentFeatures, ServingFeatures, View, spans
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,10 @@ MAX_REASONS = 4
 MAX_TERMS = 5
 # A reason is shown only if it moved the decision score at least this much towards spam.
 MIN_CONTRIBUTION = 0.05
+# Comments scored in one pass at most (the hashed n-grams pack the row in 16 bits).
+CHUNK = 4096
+# Reason codes of the signals, in `SIGNALS` order (a code two signals share comes once).
+_CODES = tuple(dict.fromkeys(code for code, _, _ in SIGNALS.values()))
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,11 @@ class SpamModel:
             self._coef: npt.NDArray[np.float64] = np.asarray(linear.coef_, dtype=np.float64).ravel()
             self._intercept = float(np.asarray(linear.intercept_).ravel()[0])
             self._calibrator = calibrated.calibrators[0]
+            # Platt scaling's two numbers, read once (sklearn's predict re-validates per call).
+            self._a, self._b = float(self._calibrator.a_), float(self._calibrator.b_)
             self._names: list[str] = [str(n) for n in self._features.get_feature_names_out()]
-        except (AttributeError, KeyError, IndexError, TypeError) as exc:
+            self._fast = ServingFeatures(self._features)
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"the artifact is not a calibrated duyet pipeline: {exc!r}") from exc
         if len(self._names) != len(self._coef):
             raise ModelLoadError(f"feature count {len(self._names)} != coefficient count {len(self._coef)}")
@@ -129,6 +136,11 @@ class SpamModel:
         starts = self._features.block_starts_
         self._signal_start = int(starts[3])
         self._name_start = int(starts[2])
+        self._signal_coef = self._coef[self._signal_start :]
+        # Signal columns -> reason codes: signal contributions @ this = each code's total.
+        self._code_of_signal = np.zeros((len(SIGNALS), len(_CODES)), dtype=np.float64)
+        for i, (code, _, _) in enumerate(SIGNALS.values()):
+            self._code_of_signal[i, _CODES.index(code)] = 1.0
 
     @classmethod
     def load(cls, path: Path) -> SpamModel:
@@ -168,22 +180,24 @@ class SpamModel:
         return loaded
 
     # ------------------------------------------------------------------ scoring
-    def _decision(self, rows: list[tuple[str, str, str, bool]]) -> tuple[Any, npt.NDArray[np.float64]]:
+    def _decision(
+        self, rows: list[tuple[str, str, str, bool]]
+    ) -> tuple[tuple[Any, npt.NDArray[np.float64], list[View]], npt.NDArray[np.float64]]:
         """Decision scores without scipy.sparse (its per-call cost would dominate one comment)."""
-        (r, c, v), sig = self._features.triples(records(rows))
+        (r, c, v), sig, views = self._fast.transform(rows)
         contrib = v * self._coef[c]
         text_part = np.bincount(r, weights=contrib, minlength=len(rows))
-        sig_part = sig.astype(np.float64) @ self._coef[self._signal_start :]
-        d = np.asarray(text_part + sig_part + self._intercept, dtype=np.float64)
-        return (r, c, contrib, sig), d
+        sig64 = sig.astype(np.float64)
+        d = np.asarray(text_part + sig64 @ self._signal_coef + self._intercept, dtype=np.float64)
+        return ((r, c, contrib), sig64, views), d
 
     def _proba(self, d: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         # Platt scaling as sklearn's _SigmoidCalibration.predict computes it, minus its checks.
-        a, b = float(self._calibrator.a_), float(self._calibrator.b_)
-        return np.asarray(1.0 / (1.0 + np.exp(a * d + b)), dtype=np.float64)
+        return np.asarray(1.0 / (1.0 + np.exp(self._a * d + self._b)), dtype=np.float64)
 
     def probabilities(self, rows: list[tuple[str, str, str, bool]], batch: int = 512) -> npt.NDArray[np.float64]:
         """Calibrated spam probabilities of normalised records (name, title, content, had_markup)."""
+        batch = max(1, min(batch, CHUNK))
         out = np.zeros(len(rows), dtype=np.float64)
         for start in range(0, len(rows), batch):
             _, d = self._decision(rows[start : start + batch])
@@ -199,90 +213,109 @@ class SpamModel:
 
     def score_batch(self, inputs: list[SpamInput]) -> list[SpamScore]:
         """Score comments (CPU-bound; the async wrapper runs it in a thread)."""
+        if len(inputs) > CHUNK:
+            return [s for i in range(0, len(inputs), CHUNK) for s in self.score_batch(inputs[i : i + CHUNK])]
         if not inputs:
             return []
         rows = [(i.name, i.title, i.content, i.had_markup) for i in inputs]
-        (r, c, contrib, sig), d = self._decision(rows)
-        proba = self._proba(d)
-        order = np.argsort(r, kind="stable")
-        r, c, contrib = r[order], c[order], contrib[order]
-        bounds = np.searchsorted(r, np.arange(len(inputs) + 1))
-        sig_contrib = sig.astype(np.float64) * self._coef[self._signal_start :]
-        out: list[SpamScore] = []
-        for k, inp in enumerate(inputs):
-            lo, hi = bounds[k], bounds[k + 1]
-            p = float(proba[k])
-            verdict = self.verdict(p)
-            reasons = self._explain(inp, c[lo:hi], contrib[lo:hi], sig_contrib[k], words=verdict != "ham")
-            out.append(SpamScore(round(p, 6), verdict, reasons, self.version))
-        return out
+        ((r, c, contrib), sig64, views), d = self._decision(rows)
+        probs = self._proba(d).tolist()
+        verdicts = [self.verdict(p) for p in probs]
+        explained = self._explain(inputs, views, verdicts, r, c, contrib, sig64)
+        version = self.version
+        return [SpamScore(round(p, 6), v, e, version) for p, v, e in zip(probs, verdicts, explained, strict=True)]
 
     # ------------------------------------------------------------------ explanations
     def _explain(
         self,
-        inp: SpamInput,
+        inputs: list[SpamInput],
+        views: list[View],
+        verdicts: list[str],
+        r: npt.NDArray[np.int64],
+        c: npt.NDArray[np.int64],
+        contrib: npt.NDArray[np.float64],
+        sig64: npt.NDArray[np.float64],
+    ) -> list[tuple[Reason, ...]]:
+        """The features that pushed each comment towards spam, grouped into readable reasons.
+
+        Totals per reason are computed for the whole batch in numpy; only the few strongest text
+        features of a comment whose reasons name words are mapped back to its text. For a `ham`
+        verdict the words are not looked for (the costly part): a comment let through needs its
+        signals named, not its vocabulary.
+        """
+        n = len(inputs)
+        sig_contrib = sig64 * self._signal_coef
+        code_totals: npt.NDArray[np.float64] = np.where(sig_contrib > 0, sig_contrib, 0.0) @ self._code_of_signal
+        positive = contrib > 0
+        is_name = c >= self._name_start
+        name_rows, text_rows = positive & is_name, positive & ~is_name
+        name_totals = np.bincount(r[name_rows], weights=contrib[name_rows], minlength=n).tolist()
+        word_totals = np.bincount(r[text_rows], weights=contrib[text_rows], minlength=n).tolist()
+        # Positive text contributions, row by row in column order: what the word terms come from.
+        tr, tc, tv = r[text_rows], c[text_rows], contrib[text_rows]
+        bounds = np.searchsorted(tr, np.arange(n + 1)).tolist()
+        any_code: list[bool] = np.any(code_totals >= MIN_CONTRIBUTION, axis=1).tolist()
+        out: list[tuple[Reason, ...]] = []
+        for k, inp in enumerate(inputs):
+            scores: dict[str, float] = {}
+            if any_code[k]:
+                row: list[float] = code_totals[k].tolist()
+                scores = {code: row[j] for j, code in enumerate(_CODES) if row[j] >= MIN_CONTRIBUTION}
+            if name_totals[k] >= MIN_CONTRIBUTION:
+                scores["name"] = name_totals[k]
+            if verdicts[k] != "ham" and word_totals[k] >= MIN_CONTRIBUTION:
+                scores["words"] = word_totals[k]
+            if not scores:
+                out.append(())
+                continue
+            ranked = sorted(scores, key=lambda code: -scores[code])
+            # The words are what a moderator reads first: never crowded out by generic signals.
+            shown = ranked[:MAX_REASONS] + (["words"] if "words" in ranked[MAX_REASONS:] else [])
+            body, folded, _, lower = views[k][:4]
+            aligned = folded if len(folded) == len(body) else None
+            where = _Spans(views[k])
+            reasons: list[Reason] = []
+            for code in shown:
+                if code == "words":
+                    lo, hi = bounds[k], bounds[k + 1]
+                    terms = _pick_terms(self._found(tc[lo:hi], tv[lo:hi], body, lower, aligned), body, where)
+                    if not terms:
+                        continue
+                    listed = ", ".join(terms)
+                    reasons.append(Reason("words", f"từ ngữ: {listed}", f"words: {listed}", terms))
+                elif code == "name":
+                    reasons.append(
+                        Reason(
+                            "name",
+                            "tên người gửi giống tên spam",
+                            "the name looks like spam",
+                            (inp.name,) if inp.name else (),
+                        )
+                    )
+                else:
+                    vi, en = _SIGNAL_TEXT[code]
+                    reasons.append(Reason(code, vi, en, self._signal_terms(code, body, where, inp.name)))
+            out.append(tuple(reasons))
+        return out
+
+    def _found(
+        self,
         cols: npt.NDArray[np.int64],
         contrib: npt.NDArray[np.float64],
-        sig_contrib: npt.NDArray[np.float64],
-        *,
-        words: bool = True,
-    ) -> tuple[Reason, ...]:
-        """The features that pushed this comment towards spam, grouped into readable reasons.
-
-        `words=False` (for `ham` verdicts) skips finding the words behind the text features, the
-        costly part: a comment let through needs its signals named, not its vocabulary.
-        """
-        scores: dict[str, float] = {}
-        for name, value in zip(SIGNALS, sig_contrib.tolist(), strict=True):
-            if value > 0:
-                code = SIGNALS[name][0]
-                scores[code] = scores.get(code, 0.0) + value
-        keep = contrib > 0
-        cols, contrib = cols[keep], contrib[keep]
-        is_name = cols >= self._name_start
-        if is_name.any():
-            scores["name"] = float(contrib[is_name].sum())
-        if (~is_name).any():
-            scores["words"] = float(contrib[~is_name].sum())
-        cols, contrib = cols[~is_name], contrib[~is_name]
-        if not words:
-            scores.pop("words", None)
-            cols, contrib = cols[:0], contrib[:0]
+        body: str,
+        lower: str,
+        folded: str | None,
+    ) -> dict[str, float]:
+        """The words of the comment behind its strongest text features, with their total push."""
         if len(cols) > 2 * MAX_TERMS:
             top = np.argpartition(-contrib, 2 * MAX_TERMS)[: 2 * MAX_TERMS]
             cols, contrib = cols[top], contrib[top]
-        body = f"{inp.title}\n{inp.content}" if inp.title else inp.content
-        folded = aligned_fold(body)
-        lower = body.lower()
         found: dict[str, float] = {}
         for j, value in zip(cols.tolist(), contrib.tolist(), strict=True):
             term = self._term(self._names[j], body, lower, folded)
             if term:
                 found[term] = found.get(term, 0.0) + value
-        reasons: list[Reason] = []
-        ranked = [code for code, total in sorted(scores.items(), key=lambda kv: -kv[1]) if total >= MIN_CONTRIBUTION]
-        # The words are what a moderator reads first: never crowded out by generic signals.
-        shown = ranked[:MAX_REASONS] + (["words"] if "words" in ranked[MAX_REASONS:] else [])
-        for code in shown:
-            if code == "words":
-                terms = _pick_terms(found, body, folded)
-                if not terms:
-                    continue
-                listed = ", ".join(terms)
-                reasons.append(Reason("words", f"từ ngữ: {listed}", f"words: {listed}", terms))
-            elif code == "name":
-                reasons.append(
-                    Reason(
-                        "name",
-                        "tên người gửi giống tên spam",
-                        "the name looks like spam",
-                        (inp.name,) if inp.name else (),
-                    )
-                )
-            else:
-                vi, en = _SIGNAL_TEXT[code]
-                reasons.append(Reason(code, vi, en, self._signal_terms(code, body, folded, inp.name)))
-        return tuple(reasons)
+        return found
 
     @staticmethod
     def _term(feature: str, body: str, lower: str, folded: str | None) -> str | None:
@@ -307,23 +340,52 @@ class SpamModel:
         return body[start:end]
 
     @staticmethod
-    def _signal_terms(code: str, body: str, folded: str | None, name: str) -> tuple[str, ...]:
+    def _signal_terms(code: str, body: str, where: _Spans, name: str) -> tuple[str, ...]:
         if code in ("name_digits", "name_link", "name_long"):
             return (name,) if name else ()
-        if folded is None:
-            return ()
-        found = [body[a:b].strip() for a, b in spans(code, folded)]
+        found = [body[a:b].strip() for a, b in where(code)]
         return tuple(dict.fromkeys(t for t in found if t))[:MAX_TERMS]
 
 
-def _pick_terms(words: dict[str, float], body: str, folded: str | None) -> tuple[str, ...]:
+_LINK, _DIGITS = list(SIGNALS).index("link"), list(SIGNALS).index("digits")
+
+
+class _Spans:
+    """Where one comment's signals show in its folded text (see `features.spans`); none if the
+    folding moved characters. Each kind is searched once, and not at all when the comment's
+    signals already prove it absent: the regexes were most of what an explanation cost."""
+
+    __slots__ = ("_folded", "_found", "_none")
+
+    def __init__(self, v: View) -> None:
+        body, folded, plain, _, _, raw = v
+        self._folded = folded if len(folded) == len(body) else None
+        self._found: dict[str, list[tuple[int, int]]] = {}
+        # No link in the folded text; nothing spelled out; fewer than the 9 digits a phone
+        # number needs (the digit share is capped at 1.0, so only a value under it proves that).
+        n = max(len(body), 1)
+        self._none = (
+            (raw[_LINK] == 0.0, "link"),
+            (plain == folded, "link_hidden"),
+            (raw[_DIGITS] < 1.0 and raw[_DIGITS] * n / 4.0 < 8.5, "phone"),
+        )
+
+    def __call__(self, kind: str) -> list[tuple[int, int]]:
+        if self._folded is None:
+            return []
+        found = self._found.get(kind)
+        if found is None:
+            absent = any(proof and k == kind for proof, k in self._none)
+            found = self._found[kind] = [] if absent else spans(kind, self._folded)
+        return found
+
+
+def _pick_terms(words: dict[str, float], body: str, where: _Spans) -> tuple[str, ...]:
     """The strongest words, without parts of links or numbers (their own reasons name them) and
     without a word already inside a chosen phrase ("vay" when "vay tiền" is there)."""
-    covered = ""
-    if folded is not None:
-        covered = " ".join(
-            body[a:b].lower() for kind in ("link", "link_hidden", "phone") for a, b in spans(kind, folded)
-        )
+    if not words:
+        return ()
+    covered = " ".join(body[a:b].lower() for kind in ("link", "link_hidden", "phone") for a, b in where(kind))
     chosen: list[str] = []
     for term, _ in sorted(words.items(), key=lambda kv: -kv[1]):
         low = term.lower()
