@@ -113,6 +113,39 @@ SIGNALS: dict[str, tuple[str, str, str]] = {
 _UPPER_LATIN = re.compile(r"[A-ZÀ-ÝĐĂÂÊÔƠƯẠ-Ỹ]")
 
 
+def _class_table() -> list[str | None]:
+    # Each character of the first 0x3000 code points -> a letter coding (isalpha, isupper,
+    # isdigit) as bits, or deleted if none: one `translate` and a few `count`s instead of three
+    # Python-level passes over the text. Past the table, characters are kept and counted one by one.
+    table: list[str | None] = []
+    for code in range(0x3000):
+        ch = chr(code)
+        bits = ch.isalpha() | ch.isupper() << 1 | ch.isdigit() << 2
+        table.append(_CLASS_LETTERS[bits] if bits else None)
+    return table
+
+
+_CLASS_LETTERS = "ABCDEFGH"  # "A" + bits; bit 1 alpha, 2 upper, 4 digit
+_CLASS = _class_table()
+_CLASSIFIED = re.compile("[B-H]+")
+
+
+def char_counts(text: str) -> tuple[int, int, int]:
+    """(letters, upper case, digits) of `text`, as `str.isalpha`, `isupper`, `isdigit` count them."""
+    classes = text.translate(_CLASS)
+    n = classes.count
+    by = {letter: n(letter) for letter in _CLASS_LETTERS[1:]}
+    letters = by["B"] + by["D"] + by["F"] + by["H"]
+    upper = by["C"] + by["D"] + by["G"] + by["H"]
+    digits = by["E"] + by["F"] + by["G"] + by["H"]
+    if not classes.isascii():  # characters past the table (emoji, CJK...) were left as they are
+        for ch in _CLASSIFIED.sub("", classes):
+            letters += ch.isalpha()
+            upper += ch.isupper()
+            digits += ch.isdigit()
+    return letters, upper, digits
+
+
 def signals(
     name: str, body: str, folded: str, plain: str, had_markup: bool, name_plain: str | None = None
 ) -> list[float]:
@@ -124,9 +157,7 @@ def signals(
     has_link = _has_link(folded)
     hidden_link = not has_link and plain != folded and _has_link(plain)
     n = max(len(body), 1)
-    letters = sum(map(str.isalpha, body))
-    upper = sum(map(str.isupper, body)) if letters >= 8 else 0
-    digits = sum(map(str.isdigit, body))
+    letters, upper, digits = char_counts(body)
     return [
         float(has_link),
         float(hidden_link),

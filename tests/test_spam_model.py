@@ -268,3 +268,68 @@ def test_zip_members_are_not_executed(artifact: Path) -> None:
         names = z.namelist()
     assert "schema.json" in names
     assert all(n == "schema.json" or n.endswith(".npy") for n in names), names
+
+
+# ---------------------------------------------------------------------- the fast scoring path
+# Odd texts for the serving path: spelled-out links and numbers, a name with a link, emoji,
+# characters whose lower case is longer (the explanation then cannot align the folded text),
+# CJK and superscript digits (outside the character-class table), an empty comment.
+ODD = [
+    ("kubet88.vip", "Tiêu đề", "w w w . k u b e t . c o m và 0 9 0 9 1 2 3 4 5 6", True),
+    ("x", "", "vào kubet chấm com nhé, hoặc abc (dot) net", False),
+    ("Nguyễn", "", "NHÀ CÁI UY TÍN!!!!! 😡😡😡😡😡😡 cá cược\n\n\nthắng lớnnnnnn", False),
+    ("İlhan", "İSTANBUL", "Straße ﬁ ² ³ 中文 テスト 0912.345.678", False),
+    ("", "", "", False),
+]
+
+
+def _sample_rows() -> list[tuple[str, str, str, bool]]:
+    rows = list(training.load_corpus(CORPUS).rows[::15])
+    return rows + ODD + [(comment(t).name, comment(t).title, comment(t).content, False) for t in SPAM + HAM]
+
+
+def test_fast_features_equal_the_reference_path(model: SpamModel) -> None:
+    """The serving path's (row, column, value) triples and signals equal CommentFeatures.triples, bit for bit."""
+    import numpy as np
+
+    from service.features import ServingFeatures, records
+
+    rows = _sample_rows()
+    (r, c, v), sig = model._features.triples(records(rows))
+    order = np.lexsort((c, r))
+    (fr, fc, fv), fsig, _ = ServingFeatures(model._features).transform(rows)
+    assert np.array_equal(fr, r[order]) and np.array_equal(fc, c[order])
+    assert np.array_equal(fv, v[order])
+    assert np.array_equal(fsig, sig)
+
+
+def test_fast_scores_equal_sklearn_on_the_corpus(artifact: Path, model: SpamModel) -> None:
+    """On a sample of the seed corpus and odd texts, served probabilities equal the sklearn pipeline's."""
+    import skops.io as sio
+
+    from service.features import records
+    from service.spam import TRUSTED
+
+    rows = _sample_rows()
+    expected = sio.load(artifact, trusted=list(TRUSTED)).predict_proba(records(rows))[:, 1]
+    assert model.probabilities(rows) == pytest.approx(expected, abs=1e-5)
+
+
+def test_reasons_do_not_depend_on_the_batch(model: SpamModel) -> None:
+    """Each comment gets the same probability and reasons in a batch as alone (explanations are batched)."""
+    inputs = [SpamInput(n, t, c, had_markup=m) for n, t, c, m in _sample_rows()]
+    batch = model.score_batch(inputs)
+    assert any(s.reasons for s in batch) and any(r.code == "words" for s in batch for r in s.reasons)
+    for inp, together in zip(inputs, batch, strict=True):
+        alone = model.score_batch([inp])[0]
+        assert alone.reasons == together.reasons
+        assert alone.probability == pytest.approx(together.probability, abs=1e-9)
+
+
+def test_char_counts_equal_str_methods() -> None:
+    """Letters, capitals and digits are counted as str.isalpha/isupper/isdigit count them, past the table too."""
+    from service.features import char_counts
+
+    for text in ["", "Hà Nội 2024!", "ĐƯỜNG LÁNG ² ³ ½ Ⅻ", "😡 中文 𝐀𝐁𝐂 １２３ ＡＢＣ Ⓐⓑ", "İstanbul ﬁ Straße"]:
+        expected = (sum(map(str.isalpha, text)), sum(map(str.isupper, text)), sum(map(str.isdigit, text)))
+        assert char_counts(text) == expected, text
