@@ -15,12 +15,11 @@ The `captcha` library only draws; storage, expiry, single use and checking live 
   (refilled in the background) serves bursts; audio is rendered on first request and cached in the
   captcha's hash, so it expires with it.
 - A pooled captcha is stored whole (HMAC and PNG, a 6 h TTL) when it is rendered, and its seal
-  queued in a Redis list; each process takes seals a few at a time (checking their keys still
-  exist). Issuing one signs a ticket; its key's TTL is cut to the captcha's own by an EXPIRE sent in
-  a batch a few ms later. That EXPIRE is tidiness only: the ticket already bounds the captcha's life
-  (a captcha the batch missed is refused after its TTL all the same). A Redis command per issue cost
-  a third of the server's CPU in a burst; copying the PNG per issue, before, made a burst wait on
-  Redis' fsync of ~8 KB per captcha.
+  queued in a Redis list; each process takes 16 seals at a time, and one script checks their keys
+  still exist and cuts their TTL to the captcha's TTL + `HOLD_S` (a process drops seals it held
+  longer). Issuing one then only signs a ticket: no Redis command on the request path. A command
+  per issue cost a third of the server's CPU in a burst (redis-py spends ~100 µs of CPU on one);
+  copying the PNG per issue, before that, made a burst wait on Redis' fsync of ~8 KB per captcha.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -66,10 +64,10 @@ MAX_CODE = 16  # the longest test code settings allow
 MAX_SEAL_CHARS = 4 * (NONCE_BYTES + MAX_CODE + TAG_BYTES) // 3 + 4
 BIND_BYTES = 8
 TICKET_TAG_BYTES = 8
-TICKET_BYTES = 6 + BIND_BYTES + TICKET_TAG_BYTES  # issued at (ms, 48 bits) | article binding | tag
+TICKET_BYTES = 7 + BIND_BYTES + TICKET_TAG_BYTES  # issued at (ms, 48 bits) | pooled | article | tag
 UNBOUND = bytes(BIND_BYTES)
 MAX_ID_CHARS = MAX_SEAL_CHARS + 1 + 4 * TICKET_BYTES // 3 + 4
-TTL_FLUSH_S = 0.02  # pooled captchas' EXPIREs go to Redis in one pipeline this often
+HOLD_S = 60  # a process issues a pooled captcha within this long of taking it, or drops it
 MAX_ANSWER = 64
 REFILL_CHUNK = 8  # images per pool task: one inter-process hop per chunk
 REFILL_IDLE = 1.0  # seconds between pool checks when nothing is happening
@@ -127,6 +125,7 @@ class Ticket:
     seal: str
     code: str
     issued_ms: int
+    pooled: bool
     bind: bytes
 
     def expired(self, ttl_s: int, now_ms: int | None = None) -> bool:
@@ -186,10 +185,10 @@ class Sealer:
             return UNBOUND
         return hmac.digest(self._ticket_key, b"article:" + article_id.encode(), "sha256")[:BIND_BYTES]
 
-    def issue(self, seal: str, article_id: str | None, now_ms: int | None = None) -> str:
-        """The id a reader gets: the seal and a signed ticket (issue time, article)."""
+    def issue(self, seal: str, article_id: str | None, pooled: bool, now_ms: int | None = None) -> str:
+        """The id a reader gets: the seal and a signed ticket (issue time, where it is stored, article)."""
         issued = (int(time.time() * 1000) if now_ms is None else now_ms).to_bytes(6, "big")
-        body = issued + self.bind(article_id)
+        body = issued + (b"\x01" if pooled else b"\x00") + self.bind(article_id)
         tag = hmac.digest(self._ticket_key, seal.encode() + b"." + body, "sha256")[:TICKET_TAG_BYTES]
         return seal + "." + base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode()
 
@@ -211,7 +210,7 @@ class Sealer:
         code = self.open(seal)
         if code is None:
             return None
-        return Ticket(seal, code, int.from_bytes(body[:6], "big"), body[6:])
+        return Ticket(seal, code, int.from_bytes(body[:6], "big"), body[6] == 1, body[7:])
 
     def digest(self, captcha_id: str, answer: str) -> str:
         """The stored form of an answer: bound to the id, so no table of digests carries over."""
@@ -246,13 +245,10 @@ class Captchas:
         variant = f"{s.captcha_width}x{s.captcha_height}:{s.captcha_length}:{s.captcha_test_code or ''}"
         variant_hash = hashlib.sha256(variant.encode()).hexdigest()[:8]
         self._pool_key = keys.captcha_pool(f"{variant_hash}{self._sealer.fingerprint()}")
-        # Pooled (created unix time, seal) this process has taken from Redis and not issued yet.
-        self._taken: deque[tuple[int, str]] = deque()
-        # Keys of pooled captchas issued since the last EXPIRE batch.
-        self._ttl_due: list[str] = []
+        # Pooled seals this process has taken from Redis and not issued yet, with when it took them.
+        self._taken: deque[tuple[float, str]] = deque()
         self._wake = asyncio.Event()
         self._refill_task: asyncio.Task[None] | None = None
-        self._ttl_task: asyncio.Task[None] | None = None
         # Audio renders in flight, so a reader pressing play twice renders once.
         self._audio_inflight: dict[tuple[str, str], asyncio.Future[bytes]] = {}
 
@@ -261,6 +257,9 @@ class Captchas:
         if self._settings.captcha_test_code:
             return self._settings.captcha_test_code.upper()
         return random_code(self._settings.captcha_length)
+
+    def _key(self, ticket: Ticket) -> str:
+        return (self._keys.pooled_captcha if ticket.pooled else self._keys.captcha)(ticket.seal)
 
     def _ticket(self, captcha_id: str) -> Ticket:
         """The live captcha an id names; CaptchaNotFound when it is not ours or has expired."""
@@ -330,61 +329,43 @@ class Captchas:
                 s.captcha_refresh_window,
             )
         seal, source = await self._take(), CaptchaSource.POOL
-        if seal is not None:
-            self._ttl_due.append(self._keys.captcha(seal))  # its TTL is cut to ours in the next batch
-        else:
+        if seal is None:
             code = self.new_code()
             seal, png, source = self._sealer.seal(code), await self._render_image(code), CaptchaSource.RENDER
             digest = self._sealer.digest(seal, code)
             await self._scripts.captcha_store(self._redis, self._keys.captcha(seal), digest, png, s.captcha_ttl)
         if replaced is not None:
-            await self._redis.unlink(self._keys.captcha(replaced.seal))
+            await self._redis.unlink(self._key(replaced))
         self._metrics.captchas_issued.labels(source.value).inc()
-        return Issued(self._sealer.issue(seal, article_id), s.captcha_ttl)
+        return Issued(self._sealer.issue(seal, article_id, source is CaptchaSource.POOL), s.captcha_ttl)
 
     async def _take(self) -> str | None:
-        """The next pooled seal: from those this process holds, else a few more from Redis (those
-        whose keys still exist: Redis may have lost some, say in a restart). None: pool empty."""
+        """The next pooled seal: from those this process holds, else more from Redis (those whose
+        keys still exist: Redis may have lost some, say in a restart). None: the pool is empty."""
         if self._settings.captcha_pool_target <= 0:
             return None
-        cutoff = int(time.time()) - POOL_MAX_AGE
         while True:
+            held_since = time.monotonic() - HOLD_S  # older ones' keys may expire before their tickets
             while self._taken:
-                created, seal = self._taken.popleft()
-                if created >= cutoff:
+                taken_at, seal = self._taken.popleft()
+                if taken_at >= held_since:
                     return seal
             entries = await self._redis.lpop(self._pool_key, POOL_TAKE)
             self._wake.set()
             if not entries:
                 return None
-            taken = []
+            fresh = int(time.time()) - POOL_MAX_AGE
+            seals = []
             for entry in entries:
                 stamp, _, seal = str(entry).partition(":")
-                if stamp.isdigit() and seal:
-                    taken.append((int(stamp), seal))
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for _, seal in taken:
-                    pipe.exists(self._keys.captcha(seal))
-                found = await pipe.execute()
-            self._taken.extend(t for t, there in zip(taken, found, strict=True) if there)
-
-    async def _flush_ttls(self) -> None:
-        """Cut issued pooled captchas' key TTLs (6 h) to the captcha TTL, one pipeline per batch."""
-        due, self._ttl_due = self._ttl_due, []
-        if not due:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in due:
-                pipe.expire(key, self._settings.captcha_ttl)
-            await pipe.execute()
-
-    async def _ttl_loop(self) -> None:
-        while True:
-            await asyncio.sleep(TTL_FLUSH_S)
-            try:
-                await self._flush_ttls()
-            except (RedisError, OSError) as exc:  # the tickets bound the captchas' lives anyway
-                log.warning("captcha TTL batch failed: %s", type(exc).__name__)
+                if stamp.isdigit() and int(stamp) >= fresh and seal:
+                    seals.append(seal)
+            ttl = self._settings.captcha_ttl + HOLD_S
+            found = await self._scripts.captcha_pool_take(
+                self._redis, [self._keys.pooled_captcha(seal) for seal in seals], ttl
+            )
+            now = time.monotonic()
+            self._taken.extend((now, seal) for seal, there in zip(seals, found, strict=True) if there)
 
     # --- pool refill ---
     async def pool_size(self) -> int:
@@ -409,7 +390,7 @@ class Captchas:
             # Stored first, queued second: an id in the pool always has its captcha behind it.
             await asyncio.gather(
                 *(
-                    self._scripts.captcha_store(self._redis, self._keys.captcha(cid), digest, png, POOL_KEY_TTL)
+                    self._scripts.captcha_store(self._redis, self._keys.pooled_captcha(cid), digest, png, POOL_KEY_TTL)
                     for cid, digest, png in batch
                 )
             )
@@ -442,22 +423,18 @@ class Captchas:
     def start(self) -> None:
         if self._settings.captcha_pool_target > 0 and self._refill_task is None:
             self._refill_task = asyncio.create_task(self._refill_loop(), name="captcha-pool-refill")
-            self._ttl_task = asyncio.create_task(self._ttl_loop(), name="captcha-ttl-batches")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._refill_task, self._ttl_task) if t is not None]
-        self._refill_task = self._ttl_task = None
-        if tasks:
-            await background.stop(tasks)
-        with contextlib.suppress(RedisError, OSError):
-            await self._flush_ttls()
+        task, self._refill_task = self._refill_task, None
+        if task is not None:
+            await background.stop([task])
         for fut in self._audio_inflight.values():
             fut.cancel()
 
     # --- media ---
     async def image(self, captcha_id: str) -> bytes:
         """The captcha's PNG; CaptchaNotFound when unknown, expired or used."""
-        png = await _binary(self._redis, "HGET", self._keys.captcha(self._ticket(captcha_id).seal), "png")
+        png = await _binary(self._redis, "HGET", self._key(self._ticket(captcha_id)), "png")
         if png is None:
             raise CaptchaNotFound("no such captcha (unknown, expired or already used)")
         return bytes(png)
@@ -467,7 +444,7 @@ class Captchas:
         ticket = self._ticket(captcha_id)
         code = ticket.code
         lang = lang if lang in captcha_render.LANGUAGES else captcha_render.LANGUAGES[0]
-        key = self._keys.captcha(ticket.seal)
+        key = self._key(ticket)
         field = f"wav:{lang}"
         digest, wav = await _binary(self._redis, "HMGET", key, "h", field)
         if digest is None:
@@ -512,7 +489,7 @@ class Captchas:
         ticket = self._sealer.parse(captcha_id)
         if ticket is None:
             return VerifyResult.INVALID_INPUT_RESPONSE
-        key = self._keys.captcha(ticket.seal)
+        key = self._key(ticket)
         try:
             if ticket.expired(self._settings.captcha_ttl):
                 await self._redis.unlink(key)  # gone already, unless its TTL batch was missed

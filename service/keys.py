@@ -99,13 +99,19 @@ class Keys:
 
     # --- captchas (captcha issue): one tag per captcha, so verify-and-consume is a single-key script ---
     def captcha(self, captcha_id: str) -> str:
-        """Hash with the captcha's TTL: 'h' (HMAC of the answer), 'a' (bound article), 'png', 'wav:<lang>'."""
+        """Hash with the captcha's TTL: 'h' (HMAC of the answer), 'png', 'wav:<lang>' (rendered on demand)."""
         return f"{self.prefix}:{{cap:{captcha_id}}}"
 
     def captcha_pool(self, variant: str) -> str:
-        """List of pooled captcha ids ('<created unix time>:<id>', oldest first; each captcha already stored
-        under `captcha(id)`); `variant` fingerprints size, length, test code, secret."""
+        """List of pooled captcha seals ('<created unix time>:<seal>', oldest first; each captcha already
+        stored under `pooled_captcha(seal)`); `variant` fingerprints size, length, test code, secret."""
         return f"{self.prefix}:{{cappool}}:{variant}"
+
+    def pooled_captcha(self, seal: str) -> str:
+        """A pre-rendered captcha, as `captcha` holds one. It shares the pool's tag so that one script
+        can check and start the TTLs of every captcha a process takes (in a Cluster the pool and its
+        captchas, ~8 KB each, sit on one node)."""
+        return f"{self.prefix}:{{cappool}}:cap:{seal}"
 
     # --- single-key families ---
     def ratelimit(self, bucket: str, subject: str) -> str:

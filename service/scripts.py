@@ -301,6 +301,17 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
+CAPTCHA_POOL_TAKE = """
+-- KEYS = pooled captcha hashes a process just popped from the pool (all under the {cappool} tag)
+-- ARGV[1] = TTL in seconds for those still there (the captcha's TTL + how long a process may hold one)
+-- returns a 1 or 0 per key: still there (TTL set) or lost (say, Redis restarted without it)
+local found = {}
+for i, key in ipairs(KEYS) do
+  found[i] = redis.call('EXPIRE', KEYS[i], ARGV[1])
+end
+return found
+"""
+
 CAPTCHA_POOL_TRIM = """
 -- KEYS[1] = captcha pool list ('<created unix time>:<id>', oldest first)
 -- ARGV[1] = cutoff unix time
@@ -342,6 +353,7 @@ class Scripts:
         self._queue_erase_pii = redis.register_script(QUEUE_ERASE_PII)
         self._captcha_consume = redis.register_script(CAPTCHA_CONSUME)
         self._captcha_store = redis.register_script(CAPTCHA_STORE)
+        self._captcha_pool_take = redis.register_script(CAPTCHA_POOL_TAKE)
         self._captcha_pool_trim = redis.register_script(CAPTCHA_POOL_TRIM)
         self._captcha_cache = redis.register_script(CAPTCHA_CACHE)
 
@@ -390,6 +402,10 @@ class Scripts:
     async def captcha_store(self, redis: Redis, key: str, digest: str, png: bytes, ttl_s: int) -> None:
         """Create a captcha's hash with its TTL, atomically."""
         await self._run(self._captcha_store, redis, [key], [digest, png, ttl_s])
+
+    async def captcha_pool_take(self, redis: Redis, keys: list[str], ttl_s: int) -> list[bool]:
+        """Start the TTL of pooled captchas a process took; which of them were still there."""
+        return [bool(x) for x in await self._run(self._captcha_pool_take, redis, keys, [ttl_s])] if keys else []
 
     async def captcha_pool_trim(self, redis: Redis, key: str, cutoff: int) -> int:
         """Drop pool entries created before `cutoff` (unix time)."""
