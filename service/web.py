@@ -7,7 +7,7 @@ This is the only place that knows which domain error means which HTTP status.
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -84,7 +84,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     settings = request.app[appkeys.SETTINGS]
     rid = request.headers.get("X-Request-Id", "")
     if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
-        rid = secrets.token_hex(8)
+        rid = f"{random.getrandbits(64):016x}"  # a label, not a secret: no urandom syscall per request
     token = logs.request_id.set(rid)
     request[appkeys.REQUEST_ID] = rid
     request[appkeys.CLIENT] = client_address(
@@ -145,7 +145,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         elapsed = time.perf_counter() - started
         metrics.requests.labels(request.method, route, str(status)).inc()
         metrics.latency.labels(request.method, route).observe(elapsed)
-        if route != "/metrics":
+        if route != "/metrics" and log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s %s %s",
                 request.method,
