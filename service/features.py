@@ -559,6 +559,7 @@ class ServingFeatures:
         self.sublinear = bool(features.char_.sublinear_tf)
         starts = [int(s) for s in features.block_starts_]
         self.width = starts[3]  # text columns; the signals follow
+        self.col_bits = max(1, self.width.bit_length())
         self.idf = np.concatenate([np.asarray(v.idf_, dtype=np.float64) for v in vecs])
         self.block_of = np.repeat(np.arange(3, dtype=np.int64), np.diff(starts))
         self.weights = np.asarray([1.0, 1.0, float(features.name_weight)], dtype=np.float64)
@@ -613,7 +614,9 @@ class ServingFeatures:
             m = total - k + 1
             np.multiply(h[k - 2, :m], np.uint64(_P), out=h[k - 1, :m])
             h[k - 1, :m] += codes[k - 1 :]
-        left = np.repeat(np.cumsum(lengths), lengths) - np.arange(total, dtype=np.int64)
+        # Numpy's methods, not its module functions: their Python wrappers cost more than the
+        # work on one comment's arrays.
+        left = lengths.cumsum().repeat(lengths) - np.arange(total, dtype=np.int64)
         sizes = np.arange(1, top + 1, dtype=np.int64)
         ok = left >= sizes[:, None]
         for k in range(1, top + 1):
@@ -626,8 +629,9 @@ class ServingFeatures:
         cols = self.index.lookup(wanted)
         hit = cols >= 0
         # The row of each n-gram: its document, folded onto the comment for name documents.
-        doc = np.repeat(np.arange(len(texts), dtype=np.int64) % n, lengths)
-        rows = np.broadcast_to(doc, ok.shape)[ok][hit]
+        docs_at = np.empty(ok.shape, dtype=np.int64)
+        docs_at[:] = (np.arange(len(texts), dtype=np.int64) % n).repeat(lengths)
+        rows = docs_at[ok][hit]
         return rows, cols[hit]
 
     def _looked_up(
@@ -642,7 +646,7 @@ class ServingFeatures:
         lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
         get = vec.vocabulary_.get
         cols = np.fromiter(map(get, chain.from_iterable(grams), repeat(-1)), dtype=np.int64, count=int(lengths.sum()))
-        rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
+        rows = np.arange(len(docs), dtype=np.int64).repeat(lengths)
         known = cols >= 0
         return rows[known], cols[known] + start
 
@@ -661,19 +665,24 @@ class ServingFeatures:
         parts.append(self._looked_up([v[3] for v in views], self.features.word_, self.word_start))
         if not self.char_hashed:
             parts.append(self._looked_up(plains, self.features.char_, 0))
-        keys = np.concatenate([r * self.width + c for r, c in parts])
+        # (row, column) packed as row << bits | column: sorted by row then column, and unpacked
+        # with a shift and a mask (an integer division of every key cost more than the sort).
+        bits = self.col_bits
+        keys = np.concatenate([(r << bits) | c for r, c in parts])
         # Counting by sorting (row, column) keys: np.unique, without its checks and copies.
         keys.sort()
         if len(keys):
             first = np.empty(len(keys), dtype=bool)
             first[0] = True
             np.not_equal(keys[1:], keys[:-1], out=first[1:])
-            starts = np.flatnonzero(first)
-            counts = np.diff(starts, append=len(keys))
+            starts = first.nonzero()[0]
+            counts = np.empty(len(starts), dtype=np.int64)
+            counts[:-1] = starts[1:] - starts[:-1]
+            counts[-1] = len(keys) - starts[-1]
             keys = keys[starts]
         else:
             counts = np.zeros(0, dtype=np.int64)
-        r, c = np.divmod(keys, self.width)
+        r, c = keys >> bits, keys & ((1 << bits) - 1)
         block = self.block_of[c]
         # Same operations, in the same order, as tfidf_triples: the same numbers to the last bit.
         vals = counts.astype(np.float64)

@@ -18,7 +18,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -250,15 +250,19 @@ class SpamModel:
         n = len(inputs)
         sig_contrib = sig64 * self._signal_coef
         code_totals: npt.NDArray[np.float64] = np.where(sig_contrib > 0, sig_contrib, 0.0) @ self._code_of_signal
-        positive = contrib > 0
+        # Each comment's positive pushes: text (char and word n-grams) and name, in one bincount
+        # over (row, is-name) cells; boolean-mask gathers of the batch's ~300 features a comment
+        # cost more than everything else here.
         is_name = c >= self._name_start
-        name_rows, text_rows = positive & is_name, positive & ~is_name
-        name_totals = np.bincount(r[name_rows], weights=contrib[name_rows], minlength=n).tolist()
-        word_totals = np.bincount(r[text_rows], weights=contrib[text_rows], minlength=n).tolist()
-        # Positive text contributions, row by row in column order: what the word terms come from.
-        tr, tc, tv = r[text_rows], c[text_rows], contrib[text_rows]
-        bounds = np.searchsorted(tr, np.arange(n + 1)).tolist()
-        any_code: list[bool] = np.any(code_totals >= MIN_CONTRIBUTION, axis=1).tolist()
+        totals = np.bincount(r * 2 + is_name, weights=np.maximum(contrib, 0.0), minlength=2 * n)
+        word_totals, name_totals = totals[0::2].tolist(), totals[1::2].tolist()
+        # Rows are sorted by (row, column), text columns before name columns: where each comment's
+        # text features start and end, for the few comments whose words are looked for.
+        key = r * self._signal_start + c
+        firsts = np.arange(n, dtype=np.int64) * self._signal_start
+        starts, ends = key.searchsorted(firsts).tolist(), key.searchsorted(firsts + self._name_start).tolist()
+        reached: npt.NDArray[np.bool_] = code_totals >= MIN_CONTRIBUTION
+        any_code = cast(list[bool], reached.any(axis=1).tolist())
         out: list[tuple[Reason, ...]] = []
         for k, inp in enumerate(inputs):
             scores: dict[str, float] = {}
@@ -281,8 +285,9 @@ class SpamModel:
             reasons: list[Reason] = []
             for code in shown:
                 if code == "words":
-                    lo, hi = bounds[k], bounds[k + 1]
-                    terms = _pick_terms(self._found(tc[lo:hi], tv[lo:hi], body, lower, aligned), body, where)
+                    cols, pushes = c[starts[k] : ends[k]], contrib[starts[k] : ends[k]]
+                    up = pushes > 0
+                    terms = _pick_terms(self._found(cols[up], pushes[up], body, lower, aligned), body, where)
                     if not terms:
                         continue
                     listed = ", ".join(terms)
@@ -312,7 +317,7 @@ class SpamModel:
     ) -> dict[str, float]:
         """The words of the comment behind its strongest text features, with their total push."""
         if len(cols) > 2 * MAX_TERMS:
-            top = np.argpartition(-contrib, 2 * MAX_TERMS)[: 2 * MAX_TERMS]
+            top = (-contrib).argpartition(2 * MAX_TERMS)[: 2 * MAX_TERMS]
             cols, contrib = cols[top], contrib[top]
         found: dict[str, float] = {}
         for j, value in zip(cols.tolist(), contrib.tolist(), strict=True):
