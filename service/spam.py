@@ -411,6 +411,11 @@ def _pick_terms(words: dict[str, float], body: str, where: _Spans) -> tuple[str,
 _SIGNAL_TEXT: dict[str, tuple[str, str]] = {code: (vi, en) for code, vi, en in SIGNALS.values()}
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 # ---------------------------------------------------------------------- serving
 class SpamScorer:
     """Async front of a `SpamModel`: concurrent `score` calls share micro-batches, computed in a
@@ -421,6 +426,12 @@ class SpamScorer:
         self._max_batch = max(1, max_batch)
         self._max_wait = max(0.0, max_wait_ms) / 1000.0
         self._queue: asyncio.Queue[tuple[SpamInput, asyncio.Future[SpamScore]]] | None = None
+        # Set while a batch waits for the rest of a burst: `score` wakes it once the batch is full.
+        self._waiter: asyncio.Future[None] | None = None
+        self._wanted = 0
+        # The batch being collected or scored: `close` fails what it holds instead of leaving
+        # its callers waiting forever.
+        self._inflight: list[tuple[SpamInput, asyncio.Future[SpamScore]]] = []
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
@@ -453,26 +464,32 @@ class SpamScorer:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spam-score")
             self._task = asyncio.get_running_loop().create_task(self._run(), name="spam-scorer")
         future: asyncio.Future[SpamScore] = asyncio.get_running_loop().create_future()
-        await self._queue.put((inp, future))
+        self._queue.put_nowait((inp, future))  # unbounded: never blocks
+        waiter = self._waiter
+        if waiter is not None and not waiter.done() and self._queue.qsize() >= self._wanted:
+            waiter.set_result(None)
         return await future
 
     async def _collect(self) -> list[tuple[SpamInput, asyncio.Future[SpamScore]]]:
         assert self._queue is not None
-        batch = [await self._queue.get()]
+        batch = self._inflight = [await self._queue.get()]
         await asyncio.sleep(0)  # let requests that arrived together join
         while len(batch) < self._max_batch and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         if 1 < len(batch) < self._max_batch and self._max_wait > 0:
-            # Concurrency is happening: wait briefly for the rest of the burst.
-            deadline = asyncio.get_running_loop().time() + self._max_wait
-            while len(batch) < self._max_batch:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
+            # Concurrency is happening: wait briefly for the rest of the burst, woken by `score`
+            # when the batch can be filled or by the timer (one wait per batch, not per comment).
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            self._wanted = self._max_batch - len(batch)
+            timer = loop.call_later(self._max_wait, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
         return batch
 
     async def _run(self) -> None:
@@ -519,6 +536,10 @@ class SpamScorer:
                 _, fut = self._queue.get_nowait()
                 if not fut.done():
                     fut.set_exception(ModelNotReady("the spam scorer is shutting down"))
+        for _, fut in self._inflight:
+            if not fut.done():
+                fut.set_exception(ModelNotReady("the spam scorer is shutting down"))
+        self._inflight = []
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

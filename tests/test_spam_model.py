@@ -280,6 +280,7 @@ ODD = [
     ("Nguyễn", "", "NHÀ CÁI UY TÍN!!!!! 😡😡😡😡😡😡 cá cược\n\n\nthắng lớnnnnnn", False),
     ("İlhan", "İSTANBUL", "Straße ﬁ ² ³ 中文 テスト 0912.345.678", False),
     ("", "", "", False),
+    ("", "", "hahaha " * 60 + "!" * 300, False),  # counts past the 1 + log(count) table
 ]
 
 
@@ -333,3 +334,14 @@ def test_char_counts_equal_str_methods() -> None:
     for text in ["", "Hà Nội 2024!", "ĐƯỜNG LÁNG ² ³ ½ Ⅻ", "😡 中文 𝐀𝐁𝐂 １２３ ＡＢＣ Ⓐⓑ", "İstanbul ﬁ Straße"]:
         expected = (sum(map(str.isalpha, text)), sum(map(str.isupper, text)), sum(map(str.isdigit, text)))
         assert char_counts(text) == expected, text
+
+
+async def test_closing_fails_a_batch_waiting_for_its_burst(model: SpamModel) -> None:
+    """Callers in a batch still waiting for the rest of its burst get ModelNotReady on close, not a hang."""
+    scorer = SpamScorer(model, max_batch=64, max_wait_ms=60_000.0)
+    calls = [asyncio.ensure_future(scorer.score(comment(t))) for t in HAM[:2]]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    await scorer.close()
+    results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+    assert all(isinstance(r, ModelNotReady) for r in results), results
