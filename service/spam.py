@@ -357,6 +357,7 @@ class SpamModel:
 
 
 _LINK, _DIGITS = list(SIGNALS).index("link"), list(SIGNALS).index("digits")
+_SPANNED = frozenset(("link", "link_hidden", "phone", "repeated"))  # the kinds `spans` can find
 
 
 class _Spans:
@@ -380,7 +381,7 @@ class _Spans:
         )
 
     def __call__(self, kind: str) -> list[tuple[int, int]]:
-        if self._folded is None:
+        if self._folded is None or kind not in _SPANNED:
             return []
         found = self._found.get(kind)
         if found is None:
