@@ -5,9 +5,10 @@ The `captcha` library only draws; storage, expiry, single use and checking live 
 - A captcha id is `<seal>.<ticket>`. The seal holds its own code: base64url(nonce | code XOR
   PRF(nonce) | tag); Redis holds only an HMAC of the answer (keyed by the server secret) plus the
   rendered PNG, under the seal's key with the TTL. The code itself is never stored, yet the audio
-  can still be rendered on demand from the id. The ticket, base64url(issued at ms | article
-  binding | tag), says when the captcha was issued and for which article, signed: expiry and the
-  article are checked from it, so issuing a pooled captcha writes nothing on the request path.
+  can still be rendered on demand from the id. The ticket, base64url(issued at ms | pooled or not |
+  article binding | tag), says when the captcha was issued, where it is stored and for which
+  article, signed: expiry and the article are checked from it, so issuing a pooled captcha writes
+  nothing on the request path.
   A forged or altered id fails a tag and never reaches Redis.
 - Verification reads and deletes the key in one script, right answer or wrong: one attempt per
   captcha, so guessing costs a fresh captcha every time. Answers in Turnstile's siteverify terms.
@@ -68,6 +69,7 @@ TICKET_BYTES = 7 + BIND_BYTES + TICKET_TAG_BYTES  # issued at (ms, 48 bits) | po
 UNBOUND = bytes(BIND_BYTES)
 MAX_ID_CHARS = MAX_SEAL_CHARS + 1 + 4 * TICKET_BYTES // 3 + 4
 HOLD_S = 60  # a process issues a pooled captcha within this long of taking it, or drops it
+CLOCK_SKEW_MS = 30_000  # a ticket from a replica whose clock runs ahead is not "expired"
 MAX_ANSWER = 64
 REFILL_CHUNK = 8  # images per pool task: one inter-process hop per chunk
 REFILL_IDLE = 1.0  # seconds between pool checks when nothing is happening
@@ -130,7 +132,7 @@ class Ticket:
 
     def expired(self, ttl_s: int, now_ms: int | None = None) -> bool:
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        return not (0 <= now - self.issued_ms <= ttl_s * 1000)
+        return not (-CLOCK_SKEW_MS <= now - self.issued_ms <= ttl_s * 1000)
 
 
 def normalise_answer(answer: str) -> str:
@@ -492,7 +494,7 @@ class Captchas:
         key = self._key(ticket)
         try:
             if ticket.expired(self._settings.captcha_ttl):
-                await self._redis.unlink(key)  # gone already, unless its TTL batch was missed
+                await self._redis.unlink(key)  # a taken pooled key outlives its ticket by up to HOLD_S
                 return VerifyResult.TIMEOUT_OR_DUPLICATE
             digest = await self._scripts.captcha_consume(self._redis, key)
         except RedisError as exc:

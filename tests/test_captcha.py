@@ -97,6 +97,15 @@ async def test_expiry(make_client: MakeClient) -> None:
     assert await captchas_of(client).verify(data["id"], CODE, None) == "timeout-or-duplicate"
 
 
+async def test_ticket_from_a_clock_ahead_is_not_expired(test_mode: Client) -> None:
+    """A ticket stamped by a replica whose clock runs a few seconds ahead still verifies."""
+    captchas = captchas_of(test_mode)
+    data = await issue(test_mode)
+    ahead = captchas._sealer.issue(seal_of(data["id"]), None, False, now_ms=int(time.time() * 1000) + 5000)
+    assert (await test_mode.get(f"/v1/captchas/{ahead}/image")).status == 200
+    assert await captchas.verify(ahead, CODE, None) == "ok"
+
+
 async def test_refresh_voids_old(test_mode: Client) -> None:
     """Asking for a new code with `replaces` deletes the old captcha."""
     old = await issue(test_mode)
