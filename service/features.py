@@ -588,7 +588,9 @@ class ServingFeatures:
                 break
         else:  # never seen: three 48-bit seeds all clashing
             raise ValueError("the char and name n-gram hashes clash")
-        self.name_seed = np.uint64(seed)
+        self.name_seed_p = np.uint64((seed * _P) & _MASK)  # uint64 scalars warn on overflow
+        top = max(self.char_range[1], self.name_range[1])
+        self.len_salts = np.asarray([(k * _LEN_SALT) & _MASK for k in range(1, top + 1)], dtype=np.uint64)
         self.index = CuckooIndex(
             [*char_h.tolist(), *name_h], [*char_c.tolist(), *(j + self.name_start for _, j in name_items)]
         )
@@ -596,7 +598,7 @@ class ServingFeatures:
     def _hashed(self, plains: list[str], names: list[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(row, global column) of every char and name n-gram found in the vocabulary (repeats
         included), hashed as `_hashed_char_grams` does, but both blocks and every n at once: a
-        fixed ~25 numpy calls, which is what one comment costs."""
+        fixed ~40 numpy calls, which is what one comment costs."""
         n = len(names)
         docs = [*plains, *names] if self.char_hashed else names
         texts = [_WHITE.sub(" ", d) for d in docs]
@@ -605,7 +607,7 @@ class ServingFeatures:
         codes += np.uint64(1)
         total = len(codes)
         # Where the name documents start, in characters.
-        split = int(lengths[: len(plains)].sum()) if self.char_hashed else 0
+        split = sum(map(len, texts[: len(plains)])) if self.char_hashed else 0
         c_lo, c_hi = self.char_range if self.char_hashed else (0, -1)
         n_lo, n_hi = self.name_range
         top = min(max(c_hi, n_hi), total)
@@ -614,9 +616,8 @@ class ServingFeatures:
         # h[k - 1, i]: hash of the k characters from position i (the tail of each row is garbage,
         # never read: `left` masks it, as it masks n-grams that would cross two documents).
         h = np.empty((top, total), dtype=np.uint64)
-        h[0, :split] = 0
-        h[0, split:] = self.name_seed
-        h[0] = h[0] * np.uint64(_P) + codes
+        h[0] = codes  # 0 * P + code + 1 for the text; seed * P + code + 1 for names
+        h[0, split:] += self.name_seed_p
         for k in range(2, top + 1):
             m = total - k + 1
             np.multiply(h[k - 2, :m], np.uint64(_P), out=h[k - 1, :m])
@@ -631,15 +632,16 @@ class ServingFeatures:
                 ok[k - 1, :split] = False
             if not n_lo <= k <= n_hi:
                 ok[k - 1, split:] = False
-        salts = np.asarray([(k * _LEN_SALT) & _MASK for k in range(1, top + 1)], dtype=np.uint64)
-        wanted = (h ^ salts[:, None])[ok] & np.uint64(_HASH_MASK)
+        wanted = (h ^ self.len_salts[:top, None])[ok] & np.uint64(_HASH_MASK)
         cols = self.index.lookup(wanted)
         hit = cols >= 0
+        cols = cols[hit]
+        if n == 1:
+            return np.zeros(len(cols), dtype=np.int64), cols
         # The row of each n-gram: its document, folded onto the comment for name documents.
         docs_at = np.empty(ok.shape, dtype=np.int64)
         docs_at[:] = (np.arange(len(texts), dtype=np.int64) % n).repeat(lengths)
-        rows = docs_at[ok][hit]
-        return rows, cols[hit]
+        return docs_at[ok][hit], cols
 
     def _looked_up(
         self, docs: list[str], vec: TfidfVectorizer, start: int
