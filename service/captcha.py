@@ -16,11 +16,12 @@ The `captcha` library only draws; storage, expiry, single use and checking live 
   (refilled in the background) serves bursts; audio is rendered on first request and cached in the
   captcha's hash, so it expires with it.
 - A pooled captcha is stored whole (HMAC and PNG, a 6 h TTL) when it is rendered, and its seal
-  queued in a Redis list; each process takes 16 seals at a time, and one script checks their keys
-  still exist and cuts their TTL to the captcha's TTL + `HOLD_S` (a process drops seals it held
-  longer). Issuing one then only signs a ticket: no Redis command on the request path. A command
-  per issue cost a third of the server's CPU in a burst (redis-py spends ~100 µs of CPU on one);
-  copying the PNG per issue, before that, made a burst wait on Redis' fsync of ~8 KB per captcha.
+  queued in a Redis list; each process takes 32 seals at a time (the next ones in the background
+  when half are issued), and one script checks their keys still exist and cuts their TTL to the
+  captcha's TTL + `HOLD_S` (a process drops seals it held longer). Issuing one then only signs a
+  ticket: no Redis command on the request path. A command per issue cost a third of the server's
+  CPU in a burst (redis-py spends ~100 µs of CPU on one); copying the PNG per issue, before that,
+  made a burst wait on Redis' fsync of ~8 KB per captcha.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ MAX_ANSWER = 64
 REFILL_CHUNK = 8  # images per pool task: one inter-process hop per chunk
 RENDER_BATCH = 4  # at most this many readers' images per task, so none waits long behind others
 REFILL_IDLE = 1.0  # seconds between pool checks when nothing is happening
-POOL_TAKE = 16  # pooled ids a process takes from Redis at a time
+POOL_TAKE = 32  # pooled seals a process takes from Redis at a time (more when half are used)
 POOL_MAX_AGE = 3 * 3600  # older pooled captchas are dropped (re-rendered), so codes do not linger
 POOL_KEY_TTL = 2 * POOL_MAX_AGE  # a pooled captcha's key outlives its place in the pool
 SHUTDOWN_TIMEOUT = 10.0  # seconds to wait for the render workers at shutdown
@@ -253,6 +254,7 @@ class Captchas:
         self._taken: deque[tuple[float, str]] = deque()
         self._wake = asyncio.Event()
         self._refill_task: asyncio.Task[None] | None = None
+        self._fetching: asyncio.Task[None] | None = None
         # Image renders waiting for a free worker, and tasks in flight (see `_render_image`).
         self._render_waiting: list[tuple[str, asyncio.Future[bytes]]] = []
         self._render_inflight = 0
@@ -383,23 +385,43 @@ class Captchas:
             while self._taken:
                 taken_at, seal = self._taken.popleft()
                 if taken_at >= held_since:
+                    if len(self._taken) < POOL_TAKE // 2:
+                        self._prefetch()
                     return seal
-            entries = await self._redis.lpop(self._pool_key, POOL_TAKE)
-            self._wake.set()
-            if not entries:
+            if not await self._fetch():
                 return None
-            fresh = int(time.time()) - POOL_MAX_AGE
-            seals = []
-            for entry in entries:
-                stamp, _, seal = str(entry).partition(":")
-                if stamp.isdigit() and int(stamp) >= fresh and seal:
-                    seals.append(seal)
-            ttl = self._settings.captcha_ttl + HOLD_S
-            found = await self._scripts.captcha_pool_take(
-                self._redis, [self._keys.pooled_captcha(seal) for seal in seals], ttl
-            )
-            now = time.monotonic()
-            self._taken.extend((now, seal) for seal, there in zip(seals, found, strict=True) if there)
+
+    def _prefetch(self) -> None:
+        """Take more seals in the background before this process runs out, so that readers wait
+        on Redis (an fsync behind the refill's writes, in a burst) only when the pool is dry."""
+        if self._fetching is None or self._fetching.done():
+            self._fetching = asyncio.create_task(self._fetch_quietly(), name="captcha-pool-take")
+
+    async def _fetch_quietly(self) -> None:
+        try:
+            await self._fetch()
+        except (RedisError, OSError) as exc:  # a reader's own take will try again, and say so
+            log.warning("captcha pool prefetch failed: %s", type(exc).__name__)
+
+    async def _fetch(self) -> bool:
+        """Take up to POOL_TAKE seals from Redis into this process; False when the pool is empty."""
+        entries = await self._redis.lpop(self._pool_key, POOL_TAKE)
+        self._wake.set()
+        if not entries:
+            return False
+        fresh = int(time.time()) - POOL_MAX_AGE
+        seals = []
+        for entry in entries:
+            stamp, _, seal = str(entry).partition(":")
+            if stamp.isdigit() and int(stamp) >= fresh and seal:
+                seals.append(seal)
+        ttl = self._settings.captcha_ttl + HOLD_S
+        found = await self._scripts.captcha_pool_take(
+            self._redis, [self._keys.pooled_captcha(seal) for seal in seals], ttl
+        )
+        now = time.monotonic()
+        self._taken.extend((now, seal) for seal, there in zip(seals, found, strict=True) if there)
+        return True
 
     # --- pool refill ---
     async def pool_size(self) -> int:
@@ -459,9 +481,10 @@ class Captchas:
             self._refill_task = asyncio.create_task(self._refill_loop(), name="captcha-pool-refill")
 
     async def stop(self) -> None:
-        task, self._refill_task = self._refill_task, None
-        if task is not None:
-            await background.stop([task])
+        tasks = [t for t in (self._refill_task, self._fetching) if t is not None]
+        self._refill_task = self._fetching = None
+        if tasks:
+            await background.stop(tasks)
         for fut in self._audio_inflight.values():
             fut.cancel()
 
