@@ -277,10 +277,7 @@ _MAX_ROWS = 1 << (64 - _HASH_BITS)
 
 
 def _hash_gram(gram: str) -> int:
-    h = 0
-    for ch in gram:
-        h = (h * _P + ord(ch) + 1) & _MASK
-    return (h ^ ((len(gram) * _LEN_SALT) & _MASK)) & _HASH_MASK
+    return _seeded_hash(gram, 0)
 
 
 def hash_index(vec: TfidfVectorizer) -> HashIndex:
@@ -460,7 +457,8 @@ def words_of(text: str) -> list[str]:
 
 
 def spans(kind: str, folded: str) -> list[tuple[int, int]]:
-    """Where a signal shows in the folded text (aligned with the original, see `aligned_fold`)."""
+    """Where a signal shows in the folded text (aligned with the original where `fold` keeps every
+    character in place, as it does Vietnamese)."""
     if kind == "link":
         return [m.span() for m in _URL.finditer(folded)]
     if kind == "link_hidden":
@@ -472,18 +470,13 @@ def spans(kind: str, folded: str) -> list[tuple[int, int]]:
     return []
 
 
-def aligned_fold(text: str) -> str | None:
-    """`fold(text)` if it keeps every character at its place (true of Vietnamese), else None."""
-    folded = fold(text)
-    return folded if len(folded) == len(text) else None
-
-
 # Initial hash state of the name block's n-grams, so one sorted index holds both hashed blocks
 # (a name n-gram and the same text n-gram hash differently). Another seed is tried on a clash.
 _NAME_SEEDS = (0x2545F4914F6CDD1D, 0x5851F42D4C957F2D, 0x14057B7EF767814F)
 
 
 def _seeded_hash(gram: str, seed: int) -> int:
+    """The 48-bit hash of an n-gram (seed 0: the char block's; the name block's starts elsewhere)."""
     h = seed
     for ch in gram:
         h = (h * _P + ord(ch) + 1) & _MASK

@@ -381,15 +381,14 @@ async def retrain(
 
 def _card_of(artifact: Path | None) -> dict[str, Any] | None:
     """The card beside an artifact, or None (unreadable cards are the loader's business, not ours)."""
-    from service.spam import card_path
+    from service.spam import ModelLoadError, read_card
 
     if artifact is None:
         return None
     try:
-        card = json.loads(card_path(artifact).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_card(artifact)
+    except ModelLoadError:
         return None
-    return card if isinstance(card, dict) else None
 
 
 def _ensure(path: Path) -> Path:

@@ -92,7 +92,7 @@ def card_path(artifact: Path) -> Path:
     return artifact.with_suffix(".card.json")
 
 
-def _read_card(path: Path) -> dict[str, Any]:
+def read_card(path: Path) -> dict[str, Any]:
     card_file = card_path(path)
     try:
         card = json.loads(card_file.read_text(encoding="utf-8"))
@@ -153,7 +153,7 @@ class SpamModel:
         import skops.io as sio
 
         path = Path(path)
-        card = _read_card(path)
+        card = read_card(path)
         try:
             blob = path.read_bytes()
         except FileNotFoundError as exc:
@@ -280,15 +280,14 @@ class SpamModel:
             ranked = sorted(scores, key=lambda code: -scores[code])
             # The words are what a moderator reads first: never crowded out by generic signals.
             shown = ranked[:MAX_REASONS] + (["words"] if "words" in ranked[MAX_REASONS:] else [])
-            body, folded, _, lower = views[k][:4]
-            aligned = folded if len(folded) == len(body) else None
+            body, _, _, lower = views[k][:4]
             where = _Spans(views[k])
             reasons: list[Reason] = []
             for code in shown:
                 if code == "words":
                     cols, pushes = c[starts[k] : ends[k]], contrib[starts[k] : ends[k]]
                     up = pushes > 0
-                    terms = _pick_terms(self._found(cols[up], pushes[up], body, lower, aligned), body, where)
+                    terms = _pick_terms(self._found(cols[up], pushes[up], body, lower, where.folded), body, where)
                     if not terms:
                         continue
                     listed = ", ".join(terms)
@@ -366,28 +365,28 @@ class _Spans:
     folding moved characters. Each kind is searched once, and not at all when the comment's
     signals already prove it absent: the regexes were most of what an explanation cost."""
 
-    __slots__ = ("_folded", "_found", "_none")
+    __slots__ = ("_absent", "_found", "folded")
 
     def __init__(self, v: View) -> None:
         body, folded, plain, _, _, raw = v
-        self._folded = folded if len(folded) == len(body) else None
+        #: the folded text if it keeps every character in place (true of Vietnamese), else None
+        self.folded = folded if len(folded) == len(body) else None
         self._found: dict[str, list[tuple[int, int]]] = {}
         # No link in the folded text; nothing spelled out; fewer than the 9 digits a phone
         # number needs (the digit share is capped at 1.0, so only a value under it proves that).
         n = max(len(body), 1)
-        self._none = (
-            (raw[_LINK] == 0.0, "link"),
-            (plain == folded, "link_hidden"),
-            (raw[_DIGITS] < 1.0 and raw[_DIGITS] * n / 4.0 < 8.5, "phone"),
-        )
+        self._absent = {
+            "link": raw[_LINK] == 0.0,
+            "link_hidden": plain == folded,
+            "phone": raw[_DIGITS] < 1.0 and raw[_DIGITS] * n / 4.0 < 8.5,
+        }
 
     def __call__(self, kind: str) -> list[tuple[int, int]]:
-        if self._folded is None or kind not in _SPANNED:
+        if self.folded is None or kind not in _SPANNED:
             return []
         found = self._found.get(kind)
         if found is None:
-            absent = any(proof and k == kind for proof, k in self._none)
-            found = self._found[kind] = [] if absent else spans(kind, self._folded)
+            found = self._found[kind] = [] if self._absent.get(kind, False) else spans(kind, self.folded)
         return found
 
 
@@ -468,9 +467,8 @@ class SpamScorer:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="spam-scorer")
         future: asyncio.Future[SpamScore] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((inp, future))  # unbounded: never blocks
-        waiter = self._waiter
-        if waiter is not None and not waiter.done() and self._queue.qsize() >= self._wanted:
-            waiter.set_result(None)
+        if self._waiter is not None and self._queue.qsize() >= self._wanted:
+            _wake(self._waiter)
         return await future
 
     async def _collect(self) -> list[tuple[SpamInput, asyncio.Future[SpamScore]]]:
@@ -534,12 +532,10 @@ class SpamScorer:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        if self._queue is not None:
-            while not self._queue.empty():
-                _, fut = self._queue.get_nowait()
-                if not fut.done():
-                    fut.set_exception(ModelNotReady("the spam scorer is shutting down"))
-        for _, fut in self._inflight:
+        waiting = list(self._inflight)
+        while self._queue is not None and not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        for _, fut in waiting:
             if not fut.done():
                 fut.set_exception(ModelNotReady("the spam scorer is shutting down"))
         self._inflight = []
