@@ -12,7 +12,8 @@ section for BENCHMARKS.md. Every load loop is bounded in count and time and targ
    captchas per CPU-second of the service (server + render workers, from /proc; Redis and the load
    generator excluded) against the raw rate measured just before.
 3. Burst from the pool: the pool pre-filled, then N POSTs at once (64 connections); rate, p50/p99;
-   then the same with each captcha's image fetched too.
+   then the same with each captcha's image fetched too; then 2 s of POSTs from `wrk`. The pool is
+   sized to outlast each burst, and each row says how many captchas were rendered on demand.
 4. OCR attack: Tesseract (Debian `tesseract-ocr`, single-line mode, told the alphabet) on 500 of our
    captchas, raw and after Otsu binarisation; exact reads.
 """
@@ -206,9 +207,19 @@ def wrk_run(url: str, connections: int, seconds: float, script: Path) -> dict[st
     return {"connections": connections, "rate": rate, "p50": ms(fields["50%"]), "p99": ms(fields["99%"])}
 
 
+async def rendered_on_demand(session: aiohttp.ClientSession, url: str) -> int:
+    """Captchas the server issued by rendering (the pool was dry), from its /metrics."""
+    async with session.get(url + "/metrics") as resp:
+        text = await resp.text()
+    line = next((x for x in text.splitlines() if x.startswith('duyet_captchas_issued_total{source="render"}')), None)
+    return int(float(line.split()[-1])) if line else 0
+
+
 async def burst(redis_url: str, data_dir: Path, count: int, wrk_seconds: float) -> dict[str, Any]:
     client = Redis.from_url(redis_url)
-    pool = max(2 * count, 8000) if shutil.which("wrk") else 2 * count
+    # The pool must outlast the burst (wrk reaches ~6,000/s): a dry pool renders on demand, and
+    # those requests (7 ms renders, queued) were the whole p99 of earlier runs.
+    pool = max(2 * count, 16000) if shutil.which("wrk") else 2 * count
     server = Server(redis_url, data_dir, captcha_env(captcha_pool_target=pool, captcha_render_workers=2))
     out: dict[str, Any] = {"count": count}
     try:
@@ -230,10 +241,11 @@ async def burst(redis_url: str, data_dir: Path, count: int, wrk_seconds: float) 
 
             for label, fetch in (("issue", False), ("issue_image", True)):
                 await pool_full()
-                cpu0 = tree_cpu(server.proc.pid)
+                cpu0, rendered0 = tree_cpu(server.proc.pid), await rendered_on_demand(session, server.url)
                 wall, lat, img = await issue_loop(session, server.url, count, 64, fetch_image=fetch)
                 cpu = tree_cpu(server.proc.pid) - cpu0  # includes the refill rendering in the background
                 out[label] = {"rate": count / wall, "p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "cores": cpu / wall}
+                out[label]["rendered"] = await rendered_on_demand(session, server.url) - rendered0
                 if img:
                     out[label]["image_p50"] = pct(img, 0.5)
                     out[label]["image_p99"] = pct(img, 0.99)
@@ -241,11 +253,13 @@ async def burst(redis_url: str, data_dir: Path, count: int, wrk_seconds: float) 
                 script = data_dir.parent / "post.lua"
                 script.write_text(WRK_POST)
                 out["wrk"] = []
-                for connections in (16, 64):
+                for connections in (16, 16, 64):
                     await pool_full()
                     cpu0, t0 = tree_cpu(server.proc.pid), time.perf_counter()
+                    rendered0 = await rendered_on_demand(session, server.url)
                     run = wrk_run(server.url, connections, wrk_seconds, script)
                     run["cores"] = (tree_cpu(server.proc.pid) - cpu0) / (time.perf_counter() - t0)
+                    run["rendered"] = await rendered_on_demand(session, server.url) - rendered0
                     out["wrk"].append(run)
     finally:
         server.stop()
@@ -328,7 +342,7 @@ async def main_async(args: argparse.Namespace) -> None:
             print("sustained", result)
             runs.append(result)
         Redis.from_url(redis_url).flushdb()
-        burst_result = await burst(redis_url, tmp / "data-burst", 1000 if args.quick else 3000, 2 if args.quick else 3)
+        burst_result = await burst(redis_url, tmp / "data-burst", 1000 if args.quick else 3000, 2)
         print("burst", burst_result)
         ocr = ocr_attack(100 if args.quick else 500) if shutil.which("tesseract") else None
         print("ocr", ocr)
@@ -357,20 +371,24 @@ def report(raw: float, ours: float, runs: list[dict[str, Any]], burst_result: di
     n = burst_result["count"]
     lines += [
         "",
-        f"| burst from the pool ({n} captchas, 64 connections) | captchas/s | p50 ms | p99 ms | service cores |",
-        "|---|---|---|---|---|",
+        f"| burst from the pool ({n} captchas, 64 connections) | captchas/s | p50 ms | p99 ms | service cores"
+        " | rendered on demand |",
+        "|---|---|---|---|---|---|",
     ]
     i = burst_result["issue"]
-    lines.append(f"| POST /v1/captchas | {i['rate']:.0f} | {i['p50']:.1f} | {i['p99']:.1f} | {i['cores']:.2f} |")
+    lines.append(
+        f"| POST /v1/captchas | {i['rate']:.0f} | {i['p50']:.1f} | {i['p99']:.1f} | {i['cores']:.2f}"
+        f" | {i['rendered']} |"
+    )
     j = burst_result["issue_image"]
     lines.append(
         f"| POST + GET image | {j['rate']:.0f} | {j['p50']:.1f} (image {j['image_p50']:.1f}) |"
-        f" {j['p99']:.1f} (image {j['image_p99']:.1f}) | {j['cores']:.2f} |"
+        f" {j['p99']:.1f} (image {j['image_p99']:.1f}) | {j['cores']:.2f} | {j['rendered']} |"
     )
     for w in burst_result.get("wrk", []):
         lines.append(
-            f"| POST /v1/captchas from wrk, {w['connections']} connections | {w['rate']:.0f} | {w['p50']:.1f} |"
-            f" {w['p99']:.1f} | {w['cores']:.2f} |"
+            f"| POST /v1/captchas from wrk, {w['connections']} connections, 2 s | {w['rate']:.0f} | {w['p50']:.1f} |"
+            f" {w['p99']:.1f} | {w['cores']:.2f} | {w['rendered']} |"
         )
     if ocr:
         lines += [

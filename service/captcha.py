@@ -76,7 +76,9 @@ MAX_ANSWER = 64
 REFILL_CHUNK = 8  # images per pool task: one inter-process hop per chunk
 RENDER_BATCH = 4  # at most this many readers' images per task, so none waits long behind others
 REFILL_IDLE = 1.0  # seconds between pool checks when nothing is happening
-POOL_TAKE = 32  # pooled seals a process takes from Redis at a time (more when half are used)
+POOL_TAKE = 32  # the fewest pooled seals a process takes from Redis at a time (more when half are used)
+POOL_TAKE_MAX = 1024  # the most: what one process may leave unissued when it stops
+TAKE_AHEAD_S = 0.25  # a take holds about this long of issuing at the current rate
 POOL_MAX_AGE = 3 * 3600  # older pooled captchas are dropped (re-rendered), so codes do not linger
 POOL_KEY_TTL = 2 * POOL_MAX_AGE  # a pooled captcha's key outlives its place in the pool
 SHUTDOWN_TIMEOUT = 10.0  # seconds to wait for the render workers at shutdown
@@ -223,6 +225,12 @@ class Sealer:
         return hmac.new(self._answer_key, msg, hashlib.sha256).hexdigest()
 
 
+def _take_failed(task: asyncio.Task[bool]) -> None:
+    """Logs a failed background take; a reader waiting on it gets the error, the next one retries."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("captcha pool take failed: %s", type(exc).__name__)
+
+
 class Captchas:
     """The captcha service of one app: `issue`, `image`, `audio`, `verify`, and the pool refill."""
 
@@ -254,7 +262,11 @@ class Captchas:
         self._taken: deque[tuple[float, str]] = deque()
         self._wake = asyncio.Event()
         self._refill_task: asyncio.Task[None] | None = None
-        self._fetching: asyncio.Task[None] | None = None
+        self._fetching: asyncio.Task[bool] | None = None  # the take from Redis in flight
+        self._take_size = POOL_TAKE
+        self._pool_short = False  # the last take got fewer seals than it asked for
+        self._issued_since_take = 0
+        self._took_at = time.monotonic()
         # Image renders waiting for a free worker, and tasks in flight (see `_render_image`).
         self._render_waiting: list[tuple[str, asyncio.Future[bytes]]] = []
         self._render_inflight = 0
@@ -385,28 +397,34 @@ class Captchas:
             while self._taken:
                 taken_at, seal = self._taken.popleft()
                 if taken_at >= held_since:
-                    if len(self._taken) < POOL_TAKE // 2:
-                        self._prefetch()
+                    self._issued_since_take += 1
+                    if len(self._taken) < self._take_size // 2 and not self._pool_short:
+                        self._take_task()  # the next ones, in the background, before these run out
                     return seal
-            if not await self._fetch():
+            # asyncio.shield: a reader who goes away must not cancel the take the others wait on.
+            if not await asyncio.shield(self._take_task()):
                 return None
 
-    def _prefetch(self) -> None:
-        """Take more seals in the background before this process runs out, so that readers wait
-        on Redis (an fsync behind the refill's writes, in a burst) only when the pool is dry."""
+    def _take_task(self) -> asyncio.Task[bool]:
+        """The take from Redis in flight, or a new one: readers who run out together share one take
+        (each starting its own queued them behind each other's fsyncs: 90 ms at a burst's start)."""
         if self._fetching is None or self._fetching.done():
-            self._fetching = asyncio.create_task(self._fetch_quietly(), name="captcha-pool-take")
-
-    async def _fetch_quietly(self) -> None:
-        try:
-            await self._fetch()
-        except (RedisError, OSError) as exc:  # a reader's own take will try again, and say so
-            log.warning("captcha pool prefetch failed: %s", type(exc).__name__)
+            self._fetching = asyncio.create_task(self._fetch(), name="captcha-pool-take")
+            self._fetching.add_done_callback(_take_failed)
+        return self._fetching
 
     async def _fetch(self) -> bool:
-        """Take up to POOL_TAKE seals from Redis into this process; False when the pool is empty."""
-        entries = await self._redis.lpop(self._pool_key, POOL_TAKE)
+        """Take seals from Redis into this process; False when the pool is empty. A take holds about
+        TAKE_AHEAD_S of issuing at the rate since the last one, so in a burst the next take (an
+        fsynced LPOP and EXPIREs, behind the refill's writes) lands before the held ones run out."""
+        now = time.monotonic()
+        rate = self._issued_since_take / max(now - self._took_at, 1e-3)
+        self._take_size = max(POOL_TAKE, min(POOL_TAKE_MAX, int(rate * TAKE_AHEAD_S)))
+        self._issued_since_take, self._took_at = 0, now
+        entries = await self._redis.lpop(self._pool_key, self._take_size)
         self._wake.set()
+        # The pool ran short: no more background takes until a reader runs out and takes itself.
+        self._pool_short = len(entries or ()) < self._take_size
         if not entries:
             return False
         fresh = int(time.time()) - POOL_MAX_AGE

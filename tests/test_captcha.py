@@ -304,6 +304,36 @@ async def test_pool_serves_and_refills(make_client: MakeClient, redis: Redis) ->
     assert 'duyet_captcha_render_seconds_count{kind="image"}' in metrics
 
 
+async def lpop_calls(redis: Redis) -> int:
+    return int((await redis.info("commandstats")).get("cmdstat_lpop", {}).get("calls", 0))
+
+
+async def test_readers_who_run_out_together_share_one_take(make_client: MakeClient, redis: Redis) -> None:
+    """A burst's first readers find the process holding no seals: they wait on one take from Redis,
+    not one each (16 takes queued behind each other's fsyncs cost the first readers 90 ms)."""
+    client = await make_client(captcha_pool_target=40, captcha_test_code=CODE)
+    captchas = captchas_of(client)
+    await pool_filled(captchas, 40)
+    before = await lpop_calls(redis)
+    ids = [d["id"] for d in await asyncio.gather(*(issue(client) for _ in range(12)))]
+    assert await lpop_calls(redis) - before == 1  # 12 readers, one take of 32
+    assert len(set(ids)) == 12
+    assert await asyncio.gather(*(captchas.verify(i, CODE, None) for i in ids)) == ["ok"] * 12
+
+
+async def test_a_burst_takes_more_seals_at_a_time(make_client: MakeClient, redis: Redis) -> None:
+    """The take grows with the issuing rate, so a burst is not served 32 seals (one fsynced LPOP)
+    at a time: 100 readers at once cost two or three takes, where fixed takes of 32 cost four or more."""
+    client = await make_client(captcha_pool_target=200, captcha_test_code=CODE, captcha_issue_limit=0)
+    await pool_filled(captchas_of(client), 200)
+    before = await lpop_calls(redis)
+    ids = [d["id"] for d in await asyncio.gather(*(issue(client) for _ in range(100)))]
+    assert len(set(ids)) == 100
+    assert await lpop_calls(redis) - before <= 3
+    metrics = await (await client.get("/metrics")).text()
+    assert 'duyet_captchas_issued_total{source="pool"} 100.0' in metrics
+
+
 async def test_pool_survives_lost_and_stale_entries(make_client: MakeClient, redis: Redis) -> None:
     """Pooled captchas whose keys are gone fall back to rendering; entries past their age are dropped."""
     client = await make_client(captcha_pool_target=4, captcha_test_code=CODE)
