@@ -9,6 +9,7 @@ per worker process: fonts and voices are loaded once, not per captcha.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import secrets
 import time
@@ -29,6 +30,9 @@ LANGUAGES = ("vi", "en")
 # Font sizes as shares of the image height: DroidSansMono's glyph box is ~1.1 x the size, so the
 # largest (0.68) stays inside the image with room for the vertical offset.
 FONT_SCALE = (0.52, 0.60, 0.68)
+# zlib level 1, not PIL's default 6: the encode takes 0.8 ms instead of 1.6 (a third of a render)
+# for a PNG ~13% larger (~11 KB at 220x80).
+PNG_LEVEL = 1
 RENDER_NICENESS = 5  # readers' renders; the refill's too where SCHED_IDLE is not available
 
 
@@ -103,7 +107,9 @@ def _audio_captcha(lang: str) -> AudioCaptcha:
 def render_image(code: str, width: int, height: int) -> tuple[bytes, float]:
     """A PNG of `code` and the seconds it took."""
     started = time.perf_counter()
-    png = _image_captcha(width, height).generate(code.upper(), format="png").getvalue()
+    out = io.BytesIO()
+    _image_captcha(width, height).generate_image(code.upper()).save(out, format="png", compress_level=PNG_LEVEL)
+    png = out.getvalue()
     return png, time.perf_counter() - started
 
 
