@@ -16,10 +16,11 @@ The `captcha` library only draws; storage, expiry, single use and checking live 
   (refilled in the background) serves bursts; audio is rendered on first request and cached in the
   captcha's hash, so it expires with it.
 - A pooled captcha is stored whole (HMAC and PNG, a 6 h TTL) when it is rendered, and its seal
-  queued in a Redis list; each process takes 32 seals at a time (the next ones in the background
-  when half are issued), and one script checks their keys still exist and cuts their TTL to the
-  captcha's TTL + `HOLD_S` (a process drops seals it held longer). Issuing one then only signs a
-  ticket: no Redis command on the request path. A command per issue cost a third of the server's
+  queued in a Redis list; each process takes ~0.25 s of issuing at a time (32 to 1,024 seals; the
+  next ones in the background when half are issued; readers who run out share one take), and one
+  script checks their keys still exist and cuts their TTL to the captcha's TTL + `HOLD_S` (a
+  process drops seals it held longer). Issuing one then only signs a ticket: no Redis command on
+  the request path. A command per issue cost a third of the server's
   CPU in a burst (redis-py spends ~100 µs of CPU on one); copying the PNG per issue, before that,
   made a burst wait on Redis' fsync of ~8 KB per captcha.
 """

@@ -110,7 +110,7 @@ class Keys:
     def pooled_captcha(self, seal: str) -> str:
         """A pre-rendered captcha, as `captcha` holds one. It shares the pool's tag so that one script
         can check and start the TTLs of every captcha a process takes (in a Cluster the pool and its
-        captchas, ~8 KB each, sit on one node)."""
+        captchas, ~11 KB each, sit on one node)."""
         return f"{self.prefix}:{{cappool}}:cap:{seal}"
 
     # --- single-key families ---
