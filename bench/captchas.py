@@ -43,6 +43,7 @@ import aiohttp  # noqa: E402
 import numpy as np  # noqa: E402
 from captcha.image import ImageCaptcha  # noqa: E402
 from PIL import Image  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from redis import Redis  # noqa: E402
 from served import Server  # noqa: E402
 
@@ -176,7 +177,6 @@ async def sustained(redis_url: str, data_dir: Path, workers: int, seconds: float
         "cores_used": cpu / wall,
         "per_cpu": per_cpu,
         "raw": raw,
-        "vs_raw": per_cpu / raw,
     }
 
 
@@ -212,8 +212,10 @@ async def rendered_on_demand(session: aiohttp.ClientSession, url: str) -> int:
     """Captchas the server issued by rendering (the pool was dry), from its /metrics."""
     async with session.get(url + "/metrics") as resp:
         text = await resp.text()
-    line = next((x for x in text.splitlines() if x.startswith('duyet_captchas_issued_total{source="render"}')), None)
-    return int(float(line.split()[-1])) if line else 0
+    samples = (s for family in text_string_to_metric_families(text) for s in family.samples)
+    return sum(
+        int(s.value) for s in samples if s.name == "duyet_captchas_issued_total" and s.labels == {"source": "render"}
+    )
 
 
 async def burst(redis_url: str, data_dir: Path, count: int, wrk_seconds: float) -> dict[str, Any]:
@@ -342,10 +344,8 @@ async def main_async(args: argparse.Namespace) -> None:
             result = await sustained(redis_url, tmp / f"data{workers}", workers, secs, raw)
             # This machine's speed drifts by up to 1.4x within minutes: judge each run against the
             # raw rate measured just before it and just after it.
-            result["raw_after"] = raw_rate(secs / 2)
-            result["raw_bracket"] = (raw + result["raw_after"]) / 2
-            result["vs_raw"] = result["per_cpu"] / result["raw_bracket"]
-            raw = result["raw_after"]
+            raw = result["raw_after"] = raw_rate(secs / 2)
+            result["vs_raw"] = result["per_cpu"] / ((result["raw"] + raw) / 2)
             print("sustained", result)
             runs.append(result)
         Redis.from_url(redis_url).flushdb()
