@@ -48,7 +48,7 @@ async def model_ctx(app: web.Application) -> AsyncIterator[None]:
     if error:
         log.error("spam model not loaded: %s", error)
     # Retraining issue: a SpamScorer that can also run a shadow candidate (service.hot_reload).
-    scorer = hot_reload.ShadowingScorer(model, app[appkeys.METRICS])
+    scorer = hot_reload.ShadowingScorer(model, app[appkeys.METRICS], process=settings.spam_score_process)
     app[appkeys.SCORER] = scorer
     app[appkeys.MODEL_ERROR] = [f"model: {error}"] if error else []
     yield

@@ -599,19 +599,6 @@ def _start_workers(settings: Settings, workers: int, idle: bool) -> tuple[Proces
     return executor, [asyncio.wrap_future(executor.submit(captcha_render.ping)) for _ in range(workers)]
 
 
-async def _stop_workers(executor: ProcessPoolExecutor, started: list[Any]) -> None:
-    # Shutting a ProcessPoolExecutor down while its workers still start up can deadlock
-    # (seen with short-lived test apps): let them finish starting, then wait, bounded.
-    await asyncio.wait(started, timeout=SHUTDOWN_TIMEOUT)
-    shutdown = asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
-    try:
-        await asyncio.wait_for(shutdown, SHUTDOWN_TIMEOUT)
-    except TimeoutError:
-        log.warning("captcha render workers did not stop in %ss; terminating them", SHUTDOWN_TIMEOUT)
-        for proc in list(getattr(executor, "_processes", {}).values()):
-            proc.terminate()
-
-
 async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     """The rendering process pools (readers' renders; the pool refill at idle priority) and the
     background refill, for the app's lifetime."""
@@ -636,4 +623,6 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await captchas.stop()
-        await asyncio.gather(*(_stop_workers(executor, started) for executor, started in pools))
+        await asyncio.gather(
+            *(background.stop_pool(ex, started, SHUTDOWN_TIMEOUT, "captcha render workers") for ex, started in pools)
+        )

@@ -69,6 +69,9 @@ class Settings(BaseModel):
 
     # --- model ---
     model_path: Path = Field(DEFAULT_MODEL, description="a path to a .skops model artifact")
+    spam_score_process: bool = Field(
+        True, description="true to score comment batches in a process of their own (false: a thread)"
+    )
     # --- retraining --- (retraining issue)
     retrain_holdout_share: float = Field(
         0.2, ge=0.05, le=0.5, description="share of the labels new to the current model held out, 0.05-0.5"

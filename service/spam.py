@@ -11,11 +11,14 @@ The score orders the review queue; the reasons tell the moderator why. Neither e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -23,6 +26,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from service import tasks as background
 from service.features import SIGNALS, TRUSTED_TYPES, CommentFeatures, ServingFeatures, View, spans
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,10 @@ CHUNK = 4096
 # worker thread and back cost more than scoring it, and made the tail latency of one comment
 # depend on two thread wake-ups. Longer ones go to the thread, so the loop never stalls long.
 INLINE_CHARS = 1000
+# Batches being scored at once: one scored while the next is handed over.
+IN_FLIGHT = 2
+# Seconds to wait for the scoring process at shutdown.
+SHUTDOWN_TIMEOUT = 10.0
 # Reason codes of the signals, in `SIGNALS` order (a code two signals share comes once).
 _CODES = tuple(dict.fromkeys(code for code, _, _ in SIGNALS.values()))
 
@@ -137,6 +145,8 @@ class SpamModel:
             raise ModelLoadError(f"feature count {len(self._names)} != coefficient count {len(self._coef)}")
         self.card = card
         self.version: str = str(card.get("version", "unknown"))
+        #: the verified file this model was loaded from: a scoring process loads it from there too
+        self.path: Path | None = None
         self.thresholds = thresholds
         starts = self._features.block_starts_
         self._signal_start = int(starts[3])
@@ -181,6 +191,7 @@ class SpamModel:
         except Exception as exc:
             raise ModelLoadError(f"{path} could not be loaded: {exc!r}") from exc
         loaded = cls(model, card, _thresholds(card, path))
+        loaded.path = path
         _freeze_heap()
         return loaded
 
@@ -419,11 +430,20 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 # ---------------------------------------------------------------------- serving
 class SpamScorer:
-    """Async front of a `SpamModel`: concurrent `score` calls share micro-batches, computed in a
-    worker thread so the event loop keeps serving while a batch is scored. A short comment alone
-    in its batch is scored on the loop itself (cheaper than the round trip to the thread)."""
+    """Async front of a `SpamModel`: concurrent `score` calls share micro-batches, computed off the
+    event loop. A short comment alone in its batch is scored on the loop itself (cheaper than any
+    round trip).
 
-    def __init__(self, model: SpamModel | None = None, max_batch: int = 64, max_wait_ms: float = 2.0) -> None:
+    With `process=True` (the app's setting), batches are scored in a process of their own, which
+    loads the same verified artifact (`SpamModel.path`): scoring then runs on another core, and
+    never holds the GIL the event loop needs (a worker thread did, stalling the loop 7-27 ms under
+    load). Until that process has loaded a model (on the first batch after start or after a swap,
+    ~1 s), and if it ever fails, batches are scored in a worker thread as before.
+    """
+
+    def __init__(
+        self, model: SpamModel | None = None, max_batch: int = 64, max_wait_ms: float = 2.0, *, process: bool = False
+    ) -> None:
         self._model = model
         self._max_batch = max(1, max_batch)
         self._max_wait = max(0.0, max_wait_ms) / 1000.0
@@ -431,15 +451,24 @@ class SpamScorer:
         # Set while a batch waits for the rest of a burst: `score` wakes it once the batch is full.
         self._waiter: asyncio.Future[None] | None = None
         self._wanted = 0
-        # The batch being collected or scored: `close` fails what it holds instead of leaving
-        # its callers waiting forever.
-        self._inflight: list[tuple[SpamInput, asyncio.Future[SpamScore]]] = []
+        # The batches being collected or scored: `close` fails what they hold instead of leaving
+        # their callers waiting forever.
+        self._held: list[list[tuple[SpamInput, asyncio.Future[SpamScore]]]] = []
+        self._scoring: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._process = process
+        self._pool: ProcessPoolExecutor | None = None
+        # Versions the scoring process has loaded, is loading, or could not load.
+        self._remote: set[str] = set()
+        self._loading: dict[str, Future[None]] = {}
+        self._refused: set[str] = set()
         self._closed = False
-        # Counters for metrics and tests: how many batches ran, and how many comments they held.
+        # Counters for metrics and tests: how many batches ran, how many comments they held, and
+        # how many batches the scoring process scored.
         self.batches = 0
         self.scored = 0
+        self.process_batches = 0
 
     @property
     def ready(self) -> bool:
@@ -453,6 +482,11 @@ class SpamScorer:
     @property
     def model(self) -> SpamModel | None:
         return self._model
+
+    @property
+    def process_versions(self) -> frozenset[str]:
+        """Model versions the scoring process has loaded (batches of those are scored there)."""
+        return frozenset(self._remote)
 
     def swap(self, model: SpamModel) -> None:
         """Switch models atomically: a batch already taken finishes with the model it started with."""
@@ -473,7 +507,8 @@ class SpamScorer:
 
     async def _collect(self) -> list[tuple[SpamInput, asyncio.Future[SpamScore]]]:
         assert self._queue is not None
-        batch = self._inflight = [await self._queue.get()]
+        batch = [await self._queue.get()]
+        self._held.append(batch)
         await asyncio.sleep(0)  # let requests that arrived together join
         while len(batch) < self._max_batch and not self._queue.empty():
             batch.append(self._queue.get_nowait())
@@ -494,34 +529,104 @@ class SpamScorer:
         return batch
 
     async def _run(self) -> None:
+        # Batches overlap: while one is scored, the next is collected and handed over, so the
+        # scoring process never waits for the event loop between two batches.
+        slots = asyncio.Semaphore(IN_FLIGHT)
         loop = asyncio.get_running_loop()
         while True:
+            await slots.acquire()
             batch = await self._collect()
+            task = loop.create_task(self._score(batch))
+            self._scoring.add(task)
+            task.add_done_callback(self._scoring.discard)
+            task.add_done_callback(lambda _: slots.release())
+
+    async def _score(self, batch: list[tuple[SpamInput, asyncio.Future[SpamScore]]]) -> None:
+        try:
             live = [(inp, fut) for inp, fut in batch if not fut.done()]
             model = self._model  # taken once: a swap during the batch does not split it
             if not live:
-                continue
+                return
             if model is None:
                 for _, fut in live:
                     fut.set_exception(ModelNotReady("the spam model is not loaded"))
-                continue
+                return
             inputs = [i for i, _ in live]
             try:
                 if len(inputs) == 1 and len(inputs[0].title) + len(inputs[0].content) <= INLINE_CHARS:
                     scores = model.score_batch(inputs)
                 else:
-                    scores = await loop.run_in_executor(self._executor, model.score_batch, inputs)
+                    scores = await self._score_off_loop(model, inputs)
             except Exception as exc:  # a scoring bug must fail these requests, not the scorer
                 log.exception("spam scoring failed for a batch of %d", len(live))
                 for _, fut in live:
                     if not fut.done():
                         fut.set_exception(exc)
-                continue
+                return
             self.batches += 1
             self.scored += len(live)
             for (_, fut), result in zip(live, scores, strict=True):
                 if not fut.done():
                     fut.set_result(result)
+        finally:
+            self._held = [b for b in self._held if b is not batch]
+
+    async def _score_off_loop(self, model: SpamModel, inputs: list[SpamInput]) -> list[SpamScore]:
+        """In the scoring process if it holds `model`, else in the worker thread."""
+        if self._process and self._pool is not None and model.version in self._remote:
+            try:
+                scores = await asyncio.wrap_future(
+                    self._pool.submit(_score_in_worker, str(model.path), model.version, inputs)
+                )
+                self.process_batches += 1
+                return scores
+            except (BrokenProcessPool, ModelLoadError) as exc:  # not the comments' fault: the thread scores them
+                self._lost_process(exc)
+        elif self._process and model.path is not None:
+            self._load_remote(model)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, model.score_batch, inputs)
+
+    def _load_remote(self, model: SpamModel) -> None:
+        """Have the scoring process load `model` (started on first use); batches go there once it has."""
+        version = model.version
+        if self._closed or version in self._loading or version in self._refused:
+            return
+        try:
+            if self._pool is None:
+                # forkserver: the process never inherits the event loop, sockets or threads of this one.
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+            future = self._loading[version] = self._pool.submit(_load_in_worker, str(model.path), version)
+        except Exception as exc:  # no process to be had (limits, a broken pool): the thread will do
+            self._refused.add(version)
+            log.warning("could not start the scoring process, scoring in a thread: %r", exc)
+            return
+
+        def loaded(done: Future[None]) -> None:  # in the pool's thread: hand over to the loop
+            with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile: nothing to tell
+                loop.call_soon_threadsafe(self._loaded, version, done)
+
+        loop = asyncio.get_running_loop()
+        future.add_done_callback(loaded)
+
+    def _loaded(self, version: str, done: Future[None]) -> None:
+        if self._loading.get(version) is done:
+            del self._loading[version]
+        if done.cancelled() or self._closed:
+            return
+        exc = done.exception()
+        if exc is None:
+            self._remote.add(version)
+            log.info("scoring model %s in its own process", version)
+        else:
+            self._refused.add(version)
+            log.warning("the scoring process could not load model %s, scoring in a thread: %s", version, exc)
+
+    def _lost_process(self, exc: BaseException) -> None:
+        log.warning("the scoring process failed (%r); scoring in a thread until it is back", exc)
+        self._remote.clear()
+        if isinstance(exc, BrokenProcessPool) and self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None  # the next batch starts a new one
 
     async def close(self) -> None:
         self._closed = True
@@ -532,19 +637,48 @@ class SpamScorer:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        waiting = list(self._inflight)
+        waiting = [item for batch in self._held for item in batch]  # before a cancelled batch lets go
+        for task in list(self._scoring):
+            task.cancel()
+        await asyncio.gather(*self._scoring, return_exceptions=True)
         while self._queue is not None and not self._queue.empty():
             waiting.append(self._queue.get_nowait())
         for _, fut in waiting:
             if not fut.done():
                 fut.set_exception(ModelNotReady("the spam scorer is shutting down"))
-        self._inflight = []
+        self._held = []
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            loading = [asyncio.wrap_future(f) for f in self._loading.values()]
+            await background.stop_pool(pool, loading, SHUTDOWN_TIMEOUT, "the scoring process")
 
 
 _LOADED: dict[tuple[str, int, int], SpamModel] = {}
+
+# In a scoring process: the models it has loaded, by version (the current one, a shadow, the one
+# before a swap; older ones are dropped).
+_WORKER_MODELS: dict[str, SpamModel] = {}
+_WORKER_KEEP = 3
+
+
+def _load_in_worker(path: str, version: str) -> None:
+    """Scoring process: verify and load the artifact the parent scores with (the same checks)."""
+    if version in _WORKER_MODELS:
+        return
+    model = SpamModel.load(Path(path))
+    if model.version != version:
+        raise ModelLoadError(f"{path} now holds model {model.version}, not {version}")
+    _WORKER_MODELS[version] = model
+    while len(_WORKER_MODELS) > _WORKER_KEEP:
+        del _WORKER_MODELS[next(iter(_WORKER_MODELS))]
+
+
+def _score_in_worker(path: str, version: str, inputs: list[SpamInput]) -> list[SpamScore]:
+    _load_in_worker(path, version)  # a no-op unless the process was replaced since it loaded
+    return _WORKER_MODELS[version].score_batch(inputs)
 
 
 def _freeze_heap() -> None:

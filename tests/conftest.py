@@ -86,6 +86,9 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
             # spend two cores filling a 1,000-captcha pool. Captcha tests ask for a pool when needed.
             "captcha_pool_target": 0,
             "captcha_render_workers": 1,
+            # Score in a thread: a scoring process would load the model again (~5 s of CPU) for
+            # every test app that sees a burst. tests/test_spam_model.py tests the process.
+            "spam_score_process": False,
         }
         values.update(overrides)
         return resolve(load({}, **values))

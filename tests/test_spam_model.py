@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+import multiprocessing
+import os
 import shutil
+import signal
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +30,7 @@ from service.text import normalise
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "models" / "seed_corpus.jsonl"
+SHIPPED = ROOT / "models" / "spam-model.skops"
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +266,86 @@ async def test_scorer_swap_changes_the_model(model: SpamModel, artifact: Path) -
     assert {r.model_version for r in result} == {"swapped-in"}
     assert ticks >= 1
     await scorer.close()
+
+
+async def until(done: Callable[[], bool], within_s: float = 120.0) -> None:
+    """Wait for a scoring process to get somewhere (loading a model takes seconds there)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not done():
+        assert loop.time() < deadline, "the scoring process did not get there in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_scoring_process_scores_bursts_and_follows_a_swap(model: SpamModel) -> None:
+    """process=True: bursts are scored in a process of its own, which loads the same verified file;
+    the scores equal in-process ones, before and after a swap to another model."""
+    scorer = SpamScorer(model, max_batch=16, max_wait_ms=5.0, process=True)
+    inputs = [comment(t) for t in (SPAM + HAM) * 4]
+    try:
+        # The first burst is scored in the thread while the process loads the model.
+        assert await asyncio.gather(*(scorer.score(i) for i in inputs)) == model.score_batch(inputs)
+        await until(lambda: model.version in scorer.process_versions)
+        assert await asyncio.gather(*(scorer.score(i) for i in inputs)) == model.score_batch(inputs)
+        assert scorer.process_batches > 0
+        shipped = SpamModel.load(SHIPPED)
+        assert shipped.version != model.version
+        scorer.swap(shipped)
+        await asyncio.gather(*(scorer.score(i) for i in inputs))
+        await until(lambda: shipped.version in scorer.process_versions)
+        before = scorer.process_batches
+        swapped = await asyncio.gather(*(scorer.score(i) for i in inputs))
+        assert scorer.process_batches > before
+        assert swapped == shipped.score_batch(inputs)
+        assert {s.model_version for s in swapped} == {shipped.version}
+    finally:
+        await scorer.close()
+
+
+async def test_the_scoring_process_refuses_a_file_replaced_since_loading(
+    model: SpamModel, artifact: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file behind the served model is replaced: the process refuses it (version mismatch),
+    and the served model goes on scoring every burst in the thread."""
+    target = copy_model(artifact, tmp_path)
+    served = SpamModel.load(target)
+    shutil.copy(SHIPPED, target)
+    shutil.copy(card_path(SHIPPED), card_path(target))
+    scorer = SpamScorer(served, max_batch=16, max_wait_ms=5.0, process=True)
+    inputs = [comment(t) for t in (SPAM + HAM) * 4]
+    try:
+        with caplog.at_level(logging.WARNING, logger="service.spam"):
+            await asyncio.gather(*(scorer.score(i) for i in inputs))
+            await until(lambda: "could not load model" in caplog.text)
+        assert await asyncio.gather(*(scorer.score(i) for i in inputs)) == served.score_batch(inputs)
+        assert scorer.process_batches == 0 and not scorer.process_versions
+    finally:
+        await scorer.close()
+
+
+async def test_a_killed_scoring_process_loses_no_comment(model: SpamModel, caplog: pytest.LogCaptureFixture) -> None:
+    """The scoring process dies (OOM killer, a crash): the burst in flight is scored in the thread,
+    and a new process takes over."""
+    scorer = SpamScorer(model, max_batch=16, max_wait_ms=5.0, process=True)
+    inputs = [comment(t) for t in (SPAM + HAM) * 4]
+    try:
+        await asyncio.gather(*(scorer.score(i) for i in inputs))
+        await until(lambda: model.version in scorer.process_versions)
+        children = multiprocessing.active_children()
+        assert children, "no scoring process to kill"
+        for child in children:
+            assert child.pid is not None
+            os.kill(child.pid, signal.SIGKILL)
+        with caplog.at_level(logging.WARNING, logger="service.spam"):
+            assert await asyncio.gather(*(scorer.score(i) for i in inputs)) == model.score_batch(inputs)
+        assert "scoring process failed" in caplog.text
+        before = scorer.process_batches
+        await asyncio.gather(*(scorer.score(i) for i in inputs))  # starts a new process
+        await until(lambda: model.version in scorer.process_versions)
+        assert await asyncio.gather(*(scorer.score(i) for i in inputs)) == model.score_batch(inputs)
+        assert scorer.process_batches > before
+    finally:
+        await scorer.close()
 
 
 def test_zip_members_are_not_executed(artifact: Path) -> None:
