@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import os
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -56,6 +57,9 @@ INLINE_CHARS = 1000
 IN_FLIGHT = 2
 # Seconds to wait for the scoring process at shutdown.
 SHUTDOWN_TIMEOUT = 10.0
+# The scoring process is restarted after it dies, at most this many times per scorer: a process
+# that keeps dying (out of memory, say) must not be respawned forever; the thread scores instead.
+MAX_PROCESS_LOSSES = 3
 # Reason codes of the signals, in `SIGNALS` order (a code two signals share comes once).
 _CODES = tuple(dict.fromkeys(code for code, _, _ in SIGNALS.values()))
 
@@ -438,7 +442,8 @@ class SpamScorer:
     loads the same verified artifact (`SpamModel.path`): scoring then runs on another core, and
     never holds the GIL the event loop needs (a worker thread did, stalling the loop 7-27 ms under
     load). Until that process has loaded a model (on the first batch after start or after a swap,
-    ~1 s), and if it ever fails, batches are scored in a worker thread as before.
+    ~1 s), and if it dies, batches are scored in a worker thread as before; a dead process is
+    replaced (started from a thread, never forked from the loop), up to `MAX_PROCESS_LOSSES` times.
     """
 
     def __init__(
@@ -458,9 +463,15 @@ class SpamScorer:
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._process = process
+        # The scoring process: started (and restarted after it dies) in a thread, since forking
+        # it from the event loop stalled the loop ~40 ms.
         self._pool: ProcessPoolExecutor | None = None
-        # Versions the scoring process has loaded, is loading, or could not load.
-        self._remote: set[str] = set()
+        self._starting: asyncio.Task[None] | None = None
+        self._pid: int | None = None
+        self._losses = 0
+        # Versions the scoring process holds (oldest first, as many as it keeps), is loading, or
+        # could not load.
+        self._remote: dict[str, None] = {}
         self._loading: dict[str, Future[None]] = {}
         self._refused: set[str] = set()
         self._closed = False
@@ -487,6 +498,16 @@ class SpamScorer:
     def process_versions(self) -> frozenset[str]:
         """Model versions the scoring process has loaded (batches of those are scored there)."""
         return frozenset(self._remote)
+
+    @property
+    def process_pid(self) -> int | None:
+        """The scoring process's pid while one is up."""
+        return self._pid
+
+    @property
+    def process_losses(self) -> int:
+        """How many times the scoring process died (restarted while below `MAX_PROCESS_LOSSES`)."""
+        return self._losses
 
     def swap(self, model: SpamModel) -> None:
         """Switch models atomically: a batch already taken finishes with the model it started with."""
@@ -569,64 +590,96 @@ class SpamScorer:
                 if not fut.done():
                     fut.set_result(result)
         finally:
+            for _, fut in batch:  # whatever ended this batch, no caller is left waiting
+                if not fut.done():
+                    fut.set_exception(ModelNotReady("the spam scorer is shutting down"))
             self._held = [b for b in self._held if b is not batch]
 
     async def _score_off_loop(self, model: SpamModel, inputs: list[SpamInput]) -> list[SpamScore]:
         """In the scoring process if it holds `model`, else in the worker thread."""
-        if self._process and self._pool is not None and model.version in self._remote:
+        pool = self._pool
+        if self._process and pool is not None and model.version in self._remote:
             try:
-                scores = await asyncio.wrap_future(
-                    self._pool.submit(_score_in_worker, str(model.path), model.version, inputs)
-                )
+                scores = await asyncio.wrap_future(pool.submit(_score_in_worker, model.version, inputs))
                 self.process_batches += 1
                 return scores
-            except (BrokenProcessPool, ModelLoadError) as exc:  # not the comments' fault: the thread scores them
-                self._lost_process(exc)
+            except BrokenProcessPool as exc:  # not the comments' fault: the thread scores them
+                self._lost_process(pool, exc)
+            except _NotInProcess:  # it dropped this model (more versions since): load it again
+                self._remote.pop(model.version, None)
+                self._load_remote(model)
         elif self._process and model.path is not None:
             self._load_remote(model)
         return await asyncio.get_running_loop().run_in_executor(self._executor, model.score_batch, inputs)
 
     def _load_remote(self, model: SpamModel) -> None:
-        """Have the scoring process load `model` (started on first use); batches go there once it has."""
+        """Have the scoring process load `model` (starting the process first if need be); batches
+        go there once it has."""
         version = model.version
         if self._closed or version in self._loading or version in self._refused:
             return
+        pool = self._pool
+        if pool is None:
+            if self._starting is None and self._losses < MAX_PROCESS_LOSSES:
+                self._starting = asyncio.get_running_loop().create_task(self._start_process(), name="spam-process")
+            return  # the process loads the current model once started
         try:
-            if self._pool is None:
-                # forkserver: the process never inherits the event loop, sockets or threads of this one.
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
-            future = self._loading[version] = self._pool.submit(_load_in_worker, str(model.path), version)
-        except Exception as exc:  # no process to be had (limits, a broken pool): the thread will do
-            self._refused.add(version)
-            log.warning("could not start the scoring process, scoring in a thread: %r", exc)
+            future = self._loading[version] = pool.submit(_load_in_worker, str(model.path), version)
+        except BrokenProcessPool as exc:
+            self._lost_process(pool, exc)
             return
 
         def loaded(done: Future[None]) -> None:  # in the pool's thread: hand over to the loop
             with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile: nothing to tell
-                loop.call_soon_threadsafe(self._loaded, version, done)
+                loop.call_soon_threadsafe(self._loaded, pool, version, done)
 
         loop = asyncio.get_running_loop()
         future.add_done_callback(loaded)
 
-    def _loaded(self, version: str, done: Future[None]) -> None:
+    async def _start_process(self) -> None:
+        try:
+            self._pool, self._pid = await asyncio.to_thread(_start_pool)
+        except Exception as exc:  # no process to be had (limits...): the thread goes on scoring
+            self._losses += 1
+            log.warning("could not start the scoring process, scoring in a thread: %r", exc)
+            return
+        finally:
+            self._starting = None
+        model = self._model
+        if model is not None and model.path is not None:
+            self._load_remote(model)
+
+    def _loaded(self, pool: ProcessPoolExecutor, version: str, done: Future[None]) -> None:
         if self._loading.get(version) is done:
             del self._loading[version]
-        if done.cancelled() or self._closed:
-            return
+        if done.cancelled() or self._closed or pool is not self._pool:
+            return  # a process since replaced, or shut down: nothing it loaded counts
         exc = done.exception()
         if exc is None:
-            self._remote.add(version)
+            self._remote[version] = None
+            while len(self._remote) > _WORKER_KEEP:  # it keeps as many as that, dropping the oldest
+                del self._remote[next(iter(self._remote))]
             log.info("scoring model %s in its own process", version)
+        elif isinstance(exc, BrokenProcessPool):  # it died loading: not the model's fault
+            self._lost_process(pool, exc)
         else:
             self._refused.add(version)
             log.warning("the scoring process could not load model %s, scoring in a thread: %s", version, exc)
 
-    def _lost_process(self, exc: BaseException) -> None:
-        log.warning("the scoring process failed (%r); scoring in a thread until it is back", exc)
+    def _lost_process(self, pool: ProcessPoolExecutor, exc: BaseException) -> None:
+        if pool is not self._pool:
+            return  # already replaced: each batch in flight when it died lands here
+        self._losses += 1
+        self._pool = self._pid = None
         self._remote.clear()
-        if isinstance(exc, BrokenProcessPool) and self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None  # the next batch starts a new one
+        self._loading.clear()
+        pool.shutdown(wait=False, cancel_futures=True)
+        if self._losses < MAX_PROCESS_LOSSES:
+            log.warning("the scoring process died (%r); scoring in a thread until a new one is up", exc)
+        else:
+            log.error(
+                "the scoring process died %d times (last: %r); scoring in a thread from now on", self._losses, exc
+            )
 
     async def close(self) -> None:
         self._closed = True
@@ -650,8 +703,10 @@ class SpamScorer:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._starting is not None:  # a process being started is stopped below once it is up
+            await asyncio.wait({self._starting}, timeout=SHUTDOWN_TIMEOUT)
         if self._pool is not None:
-            pool, self._pool = self._pool, None
+            pool, self._pool, self._pid = self._pool, None, None
             loading = [asyncio.wrap_future(f) for f in self._loading.values()]
             await background.stop_pool(pool, loading, SHUTDOWN_TIMEOUT, "the scoring process")
 
@@ -662,6 +717,21 @@ _LOADED: dict[tuple[str, int, int], SpamModel] = {}
 # before a swap; older ones are dropped).
 _WORKER_MODELS: dict[str, SpamModel] = {}
 _WORKER_KEEP = 3
+
+
+class _NotInProcess(Exception):
+    """The scoring process does not hold the model asked for (it was replaced, or dropped it)."""
+
+
+def _start_pool() -> tuple[ProcessPoolExecutor, int]:
+    """Start the scoring process and wait until it runs (in a thread: forking takes tens of ms).
+    forkserver: the process never inherits the event loop, sockets or threads of this one."""
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+    try:
+        return pool, pool.submit(os.getpid).result(timeout=60)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 def _load_in_worker(path: str, version: str) -> None:
@@ -676,9 +746,12 @@ def _load_in_worker(path: str, version: str) -> None:
         del _WORKER_MODELS[next(iter(_WORKER_MODELS))]
 
 
-def _score_in_worker(path: str, version: str, inputs: list[SpamInput]) -> list[SpamScore]:
-    _load_in_worker(path, version)  # a no-op unless the process was replaced since it loaded
-    return _WORKER_MODELS[version].score_batch(inputs)
+def _score_in_worker(version: str, inputs: list[SpamInput]) -> list[SpamScore]:
+    # Never loads here: a load takes ~1 s, and would hold every batch queued behind this one.
+    model = _WORKER_MODELS.get(version)
+    if model is None:
+        raise _NotInProcess(version)
+    return model.score_batch(inputs)
 
 
 def _freeze_heap() -> None:

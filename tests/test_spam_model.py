@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from service import training
+from service import spam, training
 from service.spam import (
     ModelLoadError,
     ModelNotReady,
     SpamInput,
     SpamModel,
+    SpamScore,
     SpamScorer,
     card_path,
     load_model_safely,
@@ -268,35 +269,61 @@ async def test_scorer_swap_changes_the_model(model: SpamModel, artifact: Path) -
     await scorer.close()
 
 
-async def until(done: Callable[[], bool], within_s: float = 120.0) -> None:
+async def until(done: Callable[[], object], within_s: float = 120.0, every_s: float = 0.05) -> None:
     """Wait for a scoring process to get somewhere (loading a model takes seconds there)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
     while not done():
         assert loop.time() < deadline, "the scoring process did not get there in time"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every_s)
+
+
+def alive(pid: int | None) -> bool:
+    return pid is not None and any(child.pid == pid for child in multiprocessing.active_children())
+
+
+def versions_of(artifact: Path, tmp_path: Path, count: int) -> list[SpamModel]:
+    """`count` models with versions of their own (copies of one artifact, each card renamed)."""
+    models = []
+    for i in range(count):
+        target = tmp_path / f"v{i}" / artifact.name
+        target.parent.mkdir()
+        shutil.copy(artifact, target)
+        card = json.loads(card_path(artifact).read_text(encoding="utf-8"))
+        card["version"] = f"{card['version']}-copy{i}"
+        card_path(target).write_text(json.dumps(card), encoding="utf-8")
+        models.append(SpamModel.load(target))
+    return models
+
+
+BURST = [comment(t) for t in (SPAM + HAM) * 4]
+
+
+async def burst(scorer: SpamScorer, times: int = 1) -> list[SpamScore]:
+    return await asyncio.gather(*(scorer.score(i) for i in BURST * times))
 
 
 async def test_a_scoring_process_scores_bursts_and_follows_a_swap(model: SpamModel) -> None:
     """process=True: bursts are scored in a process of its own, which loads the same verified file;
     the scores equal in-process ones, before and after a swap to another model."""
     scorer = SpamScorer(model, max_batch=16, max_wait_ms=5.0, process=True)
-    inputs = [comment(t) for t in (SPAM + HAM) * 4]
     try:
-        # The first burst is scored in the thread while the process loads the model.
-        assert await asyncio.gather(*(scorer.score(i) for i in inputs)) == model.score_batch(inputs)
+        # The first burst is scored in the thread while the process starts and loads the model.
+        assert await burst(scorer) == model.score_batch(BURST)
+        assert scorer.process_batches == 0
         await until(lambda: model.version in scorer.process_versions)
-        assert await asyncio.gather(*(scorer.score(i) for i in inputs)) == model.score_batch(inputs)
+        assert alive(scorer.process_pid)
+        assert await burst(scorer) == model.score_batch(BURST)
         assert scorer.process_batches > 0
         shipped = SpamModel.load(SHIPPED)
         assert shipped.version != model.version
         scorer.swap(shipped)
-        await asyncio.gather(*(scorer.score(i) for i in inputs))
+        await burst(scorer)
         await until(lambda: shipped.version in scorer.process_versions)
         before = scorer.process_batches
-        swapped = await asyncio.gather(*(scorer.score(i) for i in inputs))
+        swapped = await burst(scorer)
         assert scorer.process_batches > before
-        assert swapped == shipped.score_batch(inputs)
+        assert swapped == shipped.score_batch(BURST)
         assert {s.model_version for s in swapped} == {shipped.version}
     finally:
         await scorer.close()
@@ -312,40 +339,121 @@ async def test_the_scoring_process_refuses_a_file_replaced_since_loading(
     shutil.copy(SHIPPED, target)
     shutil.copy(card_path(SHIPPED), card_path(target))
     scorer = SpamScorer(served, max_batch=16, max_wait_ms=5.0, process=True)
-    inputs = [comment(t) for t in (SPAM + HAM) * 4]
     try:
         with caplog.at_level(logging.WARNING, logger="service.spam"):
-            await asyncio.gather(*(scorer.score(i) for i in inputs))
+            await burst(scorer)
             await until(lambda: "could not load model" in caplog.text)
-        assert await asyncio.gather(*(scorer.score(i) for i in inputs)) == served.score_batch(inputs)
+        assert await burst(scorer) == served.score_batch(BURST)
         assert scorer.process_batches == 0 and not scorer.process_versions
+        assert scorer.process_losses == 0
     finally:
         await scorer.close()
 
 
-async def test_a_killed_scoring_process_loses_no_comment(model: SpamModel, caplog: pytest.LogCaptureFixture) -> None:
-    """The scoring process dies (OOM killer, a crash): the burst in flight is scored in the thread,
-    and a new process takes over."""
+async def test_a_scoring_process_killed_mid_burst_loses_no_comment(
+    model: SpamModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scoring process dies (OOM killer, a crash) while batches are in flight: they are scored
+    in the thread, the death is logged once, and a new process takes over."""
     scorer = SpamScorer(model, max_batch=16, max_wait_ms=5.0, process=True)
-    inputs = [comment(t) for t in (SPAM + HAM) * 4]
     try:
-        await asyncio.gather(*(scorer.score(i) for i in inputs))
+        await burst(scorer)
         await until(lambda: model.version in scorer.process_versions)
-        children = multiprocessing.active_children()
-        assert children, "no scoring process to kill"
-        for child in children:
-            assert child.pid is not None
-            os.kill(child.pid, signal.SIGKILL)
+        first = scorer.process_pid
+        assert first is not None
         with caplog.at_level(logging.WARNING, logger="service.spam"):
-            assert await asyncio.gather(*(scorer.score(i) for i in inputs)) == model.score_batch(inputs)
-        assert "scoring process failed" in caplog.text
+            running = asyncio.ensure_future(burst(scorer, times=40))  # 80 batches
+            await until(lambda: scorer.process_batches >= 2, every_s=0.001)
+            os.kill(first, signal.SIGKILL)
+            assert await running == model.score_batch(BURST * 40)
+        assert caplog.text.count("scoring process died") == 1
+        assert scorer.process_losses == 1
         before = scorer.process_batches
-        await asyncio.gather(*(scorer.score(i) for i in inputs))  # starts a new process
+        await burst(scorer)  # starts a new process
         await until(lambda: model.version in scorer.process_versions)
-        assert await asyncio.gather(*(scorer.score(i) for i in inputs)) == model.score_batch(inputs)
+        assert scorer.process_pid not in (None, first)
+        assert await burst(scorer) == model.score_batch(BURST)
         assert scorer.process_batches > before
     finally:
         await scorer.close()
+
+
+async def test_a_scoring_process_dying_while_loading_is_replaced(
+    model: SpamModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Killed while it loads the model: that is not the model's fault (it is not refused); the
+    next process loads it. One that keeps dying is given up on, and the thread scores for good."""
+    assert spam.MAX_PROCESS_LOSSES == 3
+    scorer = SpamScorer(model, max_batch=16, max_wait_ms=5.0, process=True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="service.spam"):
+            for losses in (1, 2):  # killed while loading, twice
+                await burst(scorer)  # starts a process, which loads the model
+                await until(lambda: scorer.process_pid is not None, every_s=0.001)
+                pid = scorer.process_pid
+                assert pid is not None and model.version not in scorer.process_versions
+                os.kill(pid, signal.SIGKILL)
+                await until(lambda: scorer.process_losses == losses)  # noqa: B023 (awaited here)
+                assert scorer.process_pid is None
+            await burst(scorer)  # a third process loads it, and scores
+            await until(lambda: model.version in scorer.process_versions)
+            assert await burst(scorer) == model.score_batch(BURST)
+            assert scorer.process_batches > 0
+            pid = scorer.process_pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)  # the third death: given up on
+            assert await burst(scorer) == model.score_batch(BURST)
+        assert scorer.process_losses == 3
+        assert "could not load" not in caplog.text
+        assert "scoring in a thread from now on" in caplog.text
+        before = scorer.process_batches
+        assert await burst(scorer, times=3) == model.score_batch(BURST * 3)
+        await asyncio.sleep(0.5)
+        assert scorer.process_pid is None and scorer.process_batches == before
+    finally:
+        await scorer.close()
+
+
+async def test_going_back_to_a_model_the_process_dropped(artifact: Path, tmp_path: Path) -> None:
+    """The process keeps the last few models; rolling back to an older one is scored in the thread
+    while the process loads it again (never loaded inline, which would hold every batch queued)."""
+    models = versions_of(artifact, tmp_path, spam._WORKER_KEEP + 1)
+    scorer = SpamScorer(models[0], max_batch=16, max_wait_ms=5.0, process=True)
+    try:
+        for m in models:
+            scorer.swap(m)
+            await burst(scorer)
+            await until(lambda: m.version in scorer.process_versions)  # noqa: B023 (awaited here)
+            assert len(scorer.process_versions) <= spam._WORKER_KEEP
+        oldest = models[0]
+        assert oldest.version not in scorer.process_versions
+        scorer.swap(oldest)
+        before = scorer.process_batches
+        assert await burst(scorer) == oldest.score_batch(BURST)
+        assert scorer.process_batches == before  # the thread scored them
+        await until(lambda: oldest.version in scorer.process_versions)
+        assert await burst(scorer) == oldest.score_batch(BURST)
+        assert scorer.process_batches > before
+        # A version the parent believes loaded but the process dropped: the batch still scores.
+        scorer._remote[models[1].version] = None
+        scorer.swap(models[1])
+        assert await burst(scorer) == models[1].score_batch(BURST)
+        await until(lambda: models[1].version in scorer.process_versions)
+        assert scorer.process_losses == 0
+    finally:
+        await scorer.close()
+
+
+async def test_closing_while_the_process_loads_stops_it(model: SpamModel) -> None:
+    scorer = SpamScorer(model, max_batch=16, max_wait_ms=5.0, process=True)
+    await burst(scorer)
+    await until(lambda: scorer.process_pid is not None, every_s=0.001)
+    pid = scorer.process_pid
+    assert alive(pid) and model.version not in scorer.process_versions
+    await scorer.close()
+    assert not alive(pid)
+    with pytest.raises(ModelNotReady):
+        await scorer.score(BURST[0])
 
 
 def test_zip_members_are_not_executed(artifact: Path) -> None:

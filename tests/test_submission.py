@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
 import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,6 +12,7 @@ import pytest
 
 from service import appkeys, bans, queue
 from tests.submission_helpers import ARTICLE, CODE, Client, comment, comment_count, new_captcha, stored
+from tests.test_spam_model import until
 
 MakeClient = Callable[..., Awaitable[Client]]
 
@@ -280,3 +283,38 @@ async def test_list_bad_cursor(client: Client) -> None:
     """A cursor that was never issued is a 400."""
     resp = await client.get("/v1/articles/abc/comments", params={"cursor": "nonsense"})
     assert resp.status == 400
+
+
+async def test_the_app_scores_bursts_in_its_scoring_process(make_client: MakeClient) -> None:
+    """With the production setting (spam_score_process on), concurrent submissions are scored in
+    the scoring process once it has loaded the model, with the same scores; closing the app stops it."""
+    client = await make_client(
+        captcha_test_code=CODE,
+        spam_score_process=True,
+        captcha_issue_limit=0,
+        submit_limit_client=0,
+        submit_limit_article=0,
+    )
+    assert client.app is not None
+    scorer = client.app[appkeys.SCORER]
+    model = scorer.model
+    assert model is not None
+
+    async def submit(i: int) -> str:
+        data = comment(await new_captcha(client), content=f"Ý kiến số {i}: đường phố cần được sửa sớm, cảm ơn.")
+        resp = await client.post("/v1/comments", json=data)
+        assert resp.status == 202, await resp.text()
+        return str((await resp.json())["id"])
+
+    await asyncio.gather(*(submit(i) for i in range(24)))
+    await until(lambda: model.version in scorer.process_versions)
+    pid = scorer.process_pid
+    before = scorer.process_batches
+    ids = await asyncio.gather(*(submit(i) for i in range(24, 72)))
+    assert scorer.process_batches > before
+    for comment_id in ids:
+        record = await stored(client, comment_id)
+        assert record["model_version"] == model.version
+        assert 0.0 <= float(record["spam_probability"]) <= 1.0
+    await client.close()
+    assert pid not in {child.pid for child in multiprocessing.active_children()}
