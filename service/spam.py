@@ -638,13 +638,17 @@ class SpamScorer:
 
     async def _start_process(self) -> None:
         try:
-            self._pool, self._pid = await asyncio.to_thread(_start_pool)
+            pool, pid = await asyncio.to_thread(_start_pool)
         except Exception as exc:  # no process to be had (limits...): the thread goes on scoring
             self._losses += 1
             log.warning("could not start the scoring process, scoring in a thread: %r", exc)
             return
         finally:
             self._starting = None
+        if self._closed:  # closed while it started: stop it (`close` waits for this task)
+            await background.stop_pool(pool, (), SHUTDOWN_TIMEOUT, "the scoring process")
+            return
+        self._pool, self._pid = pool, pid
         model = self._model
         if model is not None and model.path is not None:
             self._load_remote(model)
@@ -703,8 +707,8 @@ class SpamScorer:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
-        if self._starting is not None:  # a process being started is stopped below once it is up
-            await asyncio.wait({self._starting}, timeout=SHUTDOWN_TIMEOUT)
+        if self._starting is not None:  # a process being started: that task stops it once up
+            await asyncio.wait({self._starting}, timeout=2 * SHUTDOWN_TIMEOUT)
         if self._pool is not None:
             pool, self._pool, self._pid = self._pool, None, None
             loading = [asyncio.wrap_future(f) for f in self._loading.values()]

@@ -539,3 +539,13 @@ async def test_closing_fails_a_batch_waiting_for_its_burst(model: SpamModel) -> 
     await scorer.close()
     results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
     assert all(isinstance(r, ModelNotReady) for r in results), results
+
+
+async def test_closing_while_the_process_starts_leaves_none(model: SpamModel) -> None:
+    """Closed right after the first burst asked for a process (usually still starting): none is left."""
+    before = {child.pid for child in multiprocessing.active_children()}
+    scorer = SpamScorer(model, max_batch=16, max_wait_ms=5.0, process=True)
+    await burst(scorer)
+    await scorer.close()
+    assert {child.pid for child in multiprocessing.active_children()} <= before
+    assert scorer.process_pid is None
