@@ -40,8 +40,7 @@ class ShadowingScorer(SpamScorer):
     """The app's scorer: the current model answers; a shadow candidate, if any, scores beside it."""
 
     def __init__(self, model: SpamModel | None = None, metrics: Metrics | None = None, **kwargs: Any) -> None:
-        super().__init__(model, **kwargs)
-        self._metrics = metrics
+        super().__init__(model, metrics=metrics, **kwargs)
         self._shadow: SpamScorer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.shadow_counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)

@@ -51,6 +51,12 @@ class Metrics:
         self.decisions = Counter("duyet_decisions", "Moderator decisions", ["action", "reason"], registry=r)
         self.lease_expiries = Counter("duyet_lease_expiries", "Claims whose lease expired", registry=r)
         # model
+        self.spam_batches = Counter(
+            "duyet_spam_batches", "Scoring batches by where they ran (loop, thread, process)", ["where"], registry=r
+        )
+        self.spam_process_losses = Counter(
+            "duyet_spam_process_losses", "Times the scoring process died (the thread scores meanwhile)", registry=r
+        )
         self.shadow = Counter("duyet_shadow_agreement", "Shadow model verdicts vs current", ["outcome"], registry=r)
 
     def render(self) -> bytes:

@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from service import tasks as background
 from service.features import SIGNALS, TRUSTED_TYPES, CommentFeatures, ServingFeatures, View, spans
+from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -447,9 +448,16 @@ class SpamScorer:
     """
 
     def __init__(
-        self, model: SpamModel | None = None, max_batch: int = 64, max_wait_ms: float = 2.0, *, process: bool = False
+        self,
+        model: SpamModel | None = None,
+        max_batch: int = 64,
+        max_wait_ms: float = 2.0,
+        *,
+        process: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         self._model = model
+        self._metrics = metrics
         self._max_batch = max(1, max_batch)
         self._max_wait = max(0.0, max_wait_ms) / 1000.0
         self._queue: asyncio.Queue[tuple[SpamInput, asyncio.Future[SpamScore]]] | None = None
@@ -576,6 +584,7 @@ class SpamScorer:
             try:
                 if len(inputs) == 1 and len(inputs[0].title) + len(inputs[0].content) <= INLINE_CHARS:
                     scores = model.score_batch(inputs)
+                    self._scored_in("loop")
                 else:
                     scores = await self._score_off_loop(model, inputs)
             except Exception as exc:  # a scoring bug must fail these requests, not the scorer
@@ -602,6 +611,7 @@ class SpamScorer:
             try:
                 scores = await asyncio.wrap_future(pool.submit(_score_in_worker, model.version, inputs))
                 self.process_batches += 1
+                self._scored_in("process")
                 return scores
             except BrokenProcessPool as exc:  # not the comments' fault: the thread scores them
                 self._lost_process(pool, exc)
@@ -610,7 +620,13 @@ class SpamScorer:
                 self._load_remote(model)
         elif self._process and model.path is not None:
             self._load_remote(model)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, model.score_batch, inputs)
+        scores = await asyncio.get_running_loop().run_in_executor(self._executor, model.score_batch, inputs)
+        self._scored_in("thread")
+        return scores
+
+    def _scored_in(self, where: str) -> None:
+        if self._metrics is not None:
+            self._metrics.spam_batches.labels(where).inc()
 
     def _load_remote(self, model: SpamModel) -> None:
         """Have the scoring process load `model` (starting the process first if need be); batches
@@ -674,6 +690,8 @@ class SpamScorer:
         if pool is not self._pool:
             return  # already replaced: each batch in flight when it died lands here
         self._losses += 1
+        if self._metrics is not None:
+            self._metrics.spam_process_losses.inc()
         self._pool = self._pid = None
         self._remote.clear()
         self._loading.clear()

@@ -312,6 +312,9 @@ async def test_the_app_scores_bursts_in_its_scoring_process(make_client: MakeCli
     before = scorer.process_batches
     ids = await asyncio.gather(*(submit(i) for i in range(24, 72)))
     assert scorer.process_batches > before
+    metrics = await (await client.get("/metrics")).text()
+    assert 'duyet_spam_batches_total{where="process"}' in metrics
+    assert "duyet_spam_process_losses_total 0.0" in metrics
     for comment_id in ids:
         record = await stored(client, comment_id)
         assert record["model_version"] == model.version
