@@ -16,6 +16,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from service import tasks as background
 from service.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -89,5 +90,5 @@ async def close_streams(app: web.Application) -> None:
     from service import appkeys
 
     streams: set[asyncio.Task[Any]] = app[appkeys.EVENT_STREAMS]
-    for task in list(streams):
-        task.cancel()
+    # tasks.stop, not one cancel(): redis-py can swallow a cancellation that lands mid-command.
+    await background.stop(list(streams), within_s=2)

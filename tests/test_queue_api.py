@@ -324,6 +324,20 @@ async def test_events_stream_queue_changes(make_client: MakeClient, redis: Redis
     resp.close()
 
 
+async def test_shutdown_ends_open_event_streams(make_client: MakeClient, redis: Redis) -> None:
+    """Stopping the app ends a moderator's open event stream instead of waiting on it."""
+    from service import appkeys
+
+    client = await make_client()
+    token = await token_for(redis, K, "alice")
+    resp = await client.get("/v1/events", headers=auth(token))
+    await resp.content.readuntil(b"retry: 3000\n\n")
+    streams = client.app[appkeys.EVENT_STREAMS]  # type: ignore[index]
+    assert len(streams) == 1
+    await asyncio.wait_for(client.close(), 60)  # a bound so a regression fails, not hangs
+    assert not streams
+
+
 async def test_bans_block_submissions_checks(make_client: MakeClient, redis: Redis) -> None:
     """Admins ban a client network or a comment's phone; bans.check then refuses them; moderators get 403."""
     from service import bans, errors
