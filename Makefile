@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck install install-test bench model clean
+.PHONY: run test lint typecheck install install-test bench model screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ typecheck: $(TSTAMP)
 ## Retrain the shipped model from the seed corpus (reproducible).
 model: $(STAMP)
 	$(BIN)/duyet train
+
+## Refresh the README's screenshots (the browser tests, saving into docs/screenshots).
+screenshots: $(TSTAMP)
+	DUYET_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/test_ui_browser.py tests/test_widget_browser.py
 
 bench: $(TSTAMP)
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
