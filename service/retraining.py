@@ -404,7 +404,8 @@ async def schedule_loop(
     TTL), training in a worker process. Never on the request path; errors are logged, never fatal."""
     every = settings.retrain_every_labels
     lock_ttl = 3600
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+    try:
         while True:
             await asyncio.sleep(settings.retrain_check_seconds)
             try:
@@ -423,10 +424,27 @@ async def schedule_loop(
                         "promoted" if out.promoted else "not promoted: " + "; ".join(out.challenge.gate.reasons),
                     )
                 finally:
-                    if await redis.get(keys.retrain_lock()) == token:
-                        await redis.delete(keys.retrain_lock())
+                    # Shielded: a stop cancels repeatedly, and a lock left behind would hold off
+                    # every replica's retraining for an hour.
+                    await asyncio.shield(_release(redis, keys.retrain_lock(), token))
             except (RedisError, ValueError, OSError) as exc:
                 log.warning("scheduled retraining skipped: %s", exc)
+    finally:
+        _abandon(pool)
+
+
+async def _release(redis: Redis, lock: str, token: str) -> None:
+    if await redis.get(lock) == token:
+        await redis.delete(lock)
+
+
+def _abandon(pool: ProcessPoolExecutor) -> None:
+    """Stop the training worker now. Not `with`: its shutdown waits, with the event loop blocked,
+    for a training in flight (half a minute on the full corpus); that training is dropped instead and
+    the labels it would have used are still new at the next check."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import random
 from pathlib import Path
 from typing import Any
@@ -181,4 +182,35 @@ async def test_schedule_retrains_after_n_new_labels(redis: Redis, make_settings:
     entry = (await registry.audit_log(redis, keys))[-1]
     assert entry["event"] == "retrained" and entry["by"] == "schedule"
     assert 50 <= int(await redis.get(keys.labels_seen()) or 0) <= 60  # counted when it noticed
+    assert await redis.get(keys.retrain_lock()) is None
+
+
+async def test_stopping_the_schedule_mid_training_drops_it_and_its_worker(redis: Redis, make_settings: Any) -> None:
+    """Stopped while a scheduled training runs: the worker process goes, nothing is registered,
+    the lock is released (another replica may retrain) and the labels stay new."""
+    keys = Keys()
+    settings: Settings = make_settings(retrain_every_labels=50, retrain_check_seconds=0.05)
+    await decide_all(redis, keys, _seed_items(60, start=2))
+    before = set(multiprocessing.active_children())
+    task = asyncio.create_task(retraining.schedule_loop(redis, keys, settings, seed=None))
+    workers: set[multiprocessing.process.BaseProcess] = set()
+    try:
+        for _ in range(600):
+            workers = set(multiprocessing.active_children()) - before
+            if workers and await redis.get(keys.retrain_lock()):
+                break
+            await asyncio.sleep(0.05)
+        assert workers, "the scheduled retraining never started its worker"
+    finally:
+        await background.stop([task], within_s=30)
+    assert task.done()
+    for proc in workers:
+        await asyncio.to_thread(proc.join, 30)
+        assert not proc.is_alive()
+    assert await registry.audit_log(redis, keys) == []
+    assert await redis.get(keys.labels_seen()) is None
+    for _ in range(100):  # the shielded release finishes on its own
+        if await redis.get(keys.retrain_lock()) is None:
+            break
+        await asyncio.sleep(0.05)
     assert await redis.get(keys.retrain_lock()) is None
