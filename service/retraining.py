@@ -45,6 +45,7 @@ from redis.exceptions import RedisError
 from service import labels, registry, training
 from service.keys import Keys
 from service.labels import Example
+from service.scripts import Scripts
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -434,8 +435,7 @@ async def schedule_loop(
 
 
 async def _release(redis: Redis, lock: str, token: str) -> None:
-    if await redis.get(lock) == token:
-        await redis.delete(lock)
+    await Scripts(redis).lock_release(redis, lock, token)
 
 
 def _abandon(pool: ProcessPoolExecutor) -> None:

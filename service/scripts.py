@@ -282,6 +282,14 @@ end
 return #due
 """
 
+LOCK_RELEASE = """
+-- KEYS[1] = lock, ARGV[1] = the holder's token
+-- Deletes the lock only if this holder still has it: one that expired and was taken by another
+-- replica in the meantime is theirs. Returns 1 if deleted.
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 CAPTCHA_CONSUME = """
 -- KEYS[1] = captcha hash
 -- returns the answer HMAC and deletes the captcha, whatever the answer turns out to be (one attempt
@@ -351,6 +359,7 @@ class Scripts:
         self._queue_renew = redis.register_script(QUEUE_RENEW)
         self._queue_reopen = redis.register_script(QUEUE_REOPEN)
         self._queue_erase_pii = redis.register_script(QUEUE_ERASE_PII)
+        self._lock_release = redis.register_script(LOCK_RELEASE)
         self._captcha_consume = redis.register_script(CAPTCHA_CONSUME)
         self._captcha_store = redis.register_script(CAPTCHA_STORE)
         self._captcha_pool_take = redis.register_script(CAPTCHA_POOL_TAKE)
@@ -393,6 +402,10 @@ class Scripts:
 
     async def queue_erase_pii(self, redis: Redis, keys: list[str], args: list[Any]) -> int:
         return int(await self._run(self._queue_erase_pii, redis, keys, args))
+
+    async def lock_release(self, redis: Redis, key: str, token: str) -> bool:
+        """Release a lock this holder still holds (compare and delete, atomically)."""
+        return bool(await self._run(self._lock_release, redis, [key], [token]))
 
     async def captcha_consume(self, redis: Redis, key: str) -> str | None:
         """The captcha's answer HMAC, deleting the captcha; None when it is gone."""

@@ -214,3 +214,13 @@ async def test_stopping_the_schedule_mid_training_drops_it_and_its_worker(redis:
             break
         await asyncio.sleep(0.05)
     assert await redis.get(keys.retrain_lock()) is None
+
+
+async def test_retrain_lock_is_released_only_by_its_holder(redis: Redis) -> None:
+    """A lock that expired and was taken by another replica is theirs: releasing ours leaves it."""
+    keys, scripts = Keys(), Scripts(redis)
+    await redis.set(keys.retrain_lock(), "theirs", ex=60)
+    assert not await scripts.lock_release(redis, keys.retrain_lock(), "ours")
+    assert await redis.get(keys.retrain_lock()) == "theirs"
+    assert await scripts.lock_release(redis, keys.retrain_lock(), "theirs")
+    assert await redis.get(keys.retrain_lock()) is None
