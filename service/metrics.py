@@ -55,7 +55,9 @@ class Metrics:
             "duyet_spam_batches", "Scoring batches by where they ran (loop, thread, process)", ["where"], registry=r
         )
         self.spam_process_losses = Counter(
-            "duyet_spam_process_losses", "Times the scoring process died (the thread scores meanwhile)", registry=r
+            "duyet_spam_process_losses",
+            "Times the scoring process died or could not start (the thread scores meanwhile)",
+            registry=r,
         )
         self.shadow = Counter("duyet_shadow_agreement", "Shadow model verdicts vs current", ["outcome"], registry=r)
 

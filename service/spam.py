@@ -656,7 +656,7 @@ class SpamScorer:
         try:
             pool, pid = await asyncio.to_thread(_start_pool)
         except Exception as exc:  # no process to be had (limits...): the thread goes on scoring
-            self._losses += 1
+            self._count_loss()
             log.warning("could not start the scoring process, scoring in a thread: %r", exc)
             return
         finally:
@@ -686,12 +686,15 @@ class SpamScorer:
             self._refused.add(version)
             log.warning("the scoring process could not load model %s, scoring in a thread: %s", version, exc)
 
-    def _lost_process(self, pool: ProcessPoolExecutor, exc: BaseException) -> None:
-        if pool is not self._pool:
-            return  # already replaced: each batch in flight when it died lands here
+    def _count_loss(self) -> None:
         self._losses += 1
         if self._metrics is not None:
             self._metrics.spam_process_losses.inc()
+
+    def _lost_process(self, pool: ProcessPoolExecutor, exc: BaseException) -> None:
+        if pool is not self._pool:
+            return  # already replaced: each batch in flight when it died lands here
+        self._count_loss()
         self._pool = self._pid = None
         self._remote.clear()
         self._loading.clear()
