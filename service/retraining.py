@@ -43,6 +43,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from service import labels, registry, training
+from service import tasks as background
 from service.keys import Keys
 from service.labels import Example
 from service.scripts import Scripts
@@ -405,6 +406,7 @@ async def schedule_loop(
     TTL), training in a worker process. Never on the request path; errors are logged, never fatal."""
     every = settings.retrain_every_labels
     lock_ttl = 3600
+    scripts = Scripts(redis)
     pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
     try:
         while True:
@@ -427,24 +429,14 @@ async def schedule_loop(
                 finally:
                     # Shielded: a stop cancels repeatedly, and a lock left behind would hold off
                     # every replica's retraining for an hour.
-                    await asyncio.shield(_release(redis, keys.retrain_lock(), token))
+                    await asyncio.shield(scripts.lock_release(redis, keys.retrain_lock(), token))
             except (RedisError, ValueError, OSError) as exc:
                 log.warning("scheduled retraining skipped: %s", exc)
     finally:
-        _abandon(pool)
-
-
-async def _release(redis: Redis, lock: str, token: str) -> None:
-    await Scripts(redis).lock_release(redis, lock, token)
-
-
-def _abandon(pool: ProcessPoolExecutor) -> None:
-    """Stop the training worker now. Not `with`: its shutdown waits, with the event loop blocked,
-    for a training in flight (half a minute on the full corpus); that training is dropped instead and
-    the labels it would have used are still new at the next check."""
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        proc.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
+        # Not `with`: its shutdown waits, with the event loop blocked, for a training in flight
+        # (half a minute on the full corpus). That training is dropped instead; the labels it
+        # would have used are still new at the next check.
+        background.terminate_pool(pool)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -40,5 +40,11 @@ async def stop_pool(executor: ProcessPoolExecutor, started: Iterable[Any], withi
         await asyncio.wait_for(shutdown, within_s)
     except TimeoutError:
         log.warning("%s did not stop in %ss; terminating them", what, within_s)
-        for proc in list(getattr(executor, "_processes", {}).values()):
-            proc.terminate()
+        terminate_pool(executor)
+
+
+def terminate_pool(executor: ProcessPoolExecutor) -> None:
+    """Kill a pool's workers now, work in flight included, and shut it down without waiting."""
+    for proc in list((getattr(executor, "_processes", None) or {}).values()):
+        proc.terminate()
+    executor.shutdown(wait=False, cancel_futures=True)

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.redis
 
 
 async def test_stop_ends_a_loop_of_redis_commands_every_time(make_settings: Any) -> None:
-    client = store.connect(make_settings().redis_url, make_settings())
+    settings = make_settings()
+    client = store.connect(settings.redis_url, settings)
     rounds = {"commands": 0}
 
     async def busy() -> None:
