@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -12,6 +11,7 @@ from service.keys import Keys
 from service.metrics import Metrics
 from service.scripts import Scripts
 from service.settings import Settings
+from service.tasks import Background
 
 if TYPE_CHECKING:
     from service.captcha import Captchas
@@ -27,7 +27,7 @@ CAPTCHAS: web.AppKey[Captchas] = web.AppKey("captchas")
 # Why the model is not ready (e.g. an artifact that failed to load); empty when it is.
 MODEL_ERROR: web.AppKey[list[str]] = web.AppKey("model_error")
 # Open server-sent event streams (their handler tasks), ended on shutdown (service.events).
-EVENT_STREAMS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("event_streams")
+EVENT_STREAMS = web.AppKey("event_streams", Background)
 
 # Per-request values set once by the edge middleware (service.web.context_middleware).
 REQUEST_ID = web.RequestKey("request_id", str)

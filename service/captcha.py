@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -262,7 +263,7 @@ class Captchas:
         # Pooled seals this process has taken from Redis and not issued yet, with when it took them.
         self._taken: deque[tuple[float, str]] = deque()
         self._wake = asyncio.Event()
-        self._refill_task: asyncio.Task[None] | None = None
+        self._refill: background.Background | None = None
         self._fetching: asyncio.Task[bool] | None = None  # the take from Redis in flight
         self._take_size = POOL_TAKE
         self._pool_short = False  # the last take got fewer seals than it asked for
@@ -480,30 +481,31 @@ class Captchas:
         self._metrics.captcha_pool.set(size + added)
         return added
 
-    async def _refill_loop(self) -> None:
-        while True:
+    async def _refill_loop(self, bg: background.Background) -> None:
+        while bg.running:
             try:
-                if await self.refill_once():
+                # unless_stopped: a stop also ends a refill in flight (and its render chunks).
+                _, added = await bg.unless_stopped(self.refill_once())
+                if added:
                     continue
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # Redis away, worker died: retry later, never crash the app
                 log.warning("captcha pool refill failed: %s", type(exc).__name__)
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), REFILL_IDLE)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                await bg.unless_stopped(asyncio.wait_for(self._wake.wait(), REFILL_IDLE))
 
     def start(self) -> None:
-        if self._settings.captcha_pool_target > 0 and self._refill_task is None:
-            self._refill_task = asyncio.create_task(self._refill_loop(), name="captcha-pool-refill")
+        if self._settings.captcha_pool_target > 0 and self._refill is None:
+            self._refill = background.Background()
+            self._refill.start(self._refill_loop(self._refill), name="captcha-pool-refill")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._refill_task, self._fetching) if t is not None]
-        self._refill_task = self._fetching = None
-        if tasks:
-            await background.stop(tasks)
+        refill, fetching = self._refill, self._fetching
+        self._refill = self._fetching = None
+        if refill is not None:
+            await refill.stop()
+        if fetching is not None:
+            await background.stop([fetching])
         for fut in self._audio_inflight.values():
             fut.cancel()
 

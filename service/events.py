@@ -16,7 +16,6 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from service import tasks as background
 from service.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -55,15 +54,16 @@ async def serve_sse(request: web.Request) -> web.StreamResponse:
     )
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     if task is not None:
-        streams.add(task)
+        streams.track(task)
     try:
         await pubsub.subscribe(keys.events_channel())
         await resp.prepare(request)
         await resp.write(b": connected\n\nretry: 3000\n\n")
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
-        while True:
-            message = await pubsub.get_message(timeout=HEARTBEAT_S)
+        while streams.running:
+            # A short wait, so a shutdown ends the stream within a second (never by cancelling it).
+            message = await pubsub.get_message(timeout=1.0)
             if message is None:  # a timeout, or a subscribe confirmation (ignored)
                 if loop.time() - quiet_since >= HEARTBEAT_S:
                     await resp.write(b": keep-alive\n\n")
@@ -76,8 +76,6 @@ async def serve_sse(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, asyncio.CancelledError):
         pass  # the client left, or the app is shutting down
     finally:
-        if task is not None:
-            streams.discard(task)
         try:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
         except RedisError:
@@ -89,6 +87,4 @@ async def close_streams(app: web.Application) -> None:
     """on_shutdown: end every open event stream so graceful shutdown does not wait for them."""
     from service import appkeys
 
-    streams: set[asyncio.Task[Any]] = app[appkeys.EVENT_STREAMS]
-    # tasks.stop, not one cancel(): redis-py can swallow a cancellation that lands mid-command.
-    await background.stop(list(streams), within_s=2)
+    await app[appkeys.EVENT_STREAMS].stop(within_s=2)

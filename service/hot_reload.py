@@ -138,10 +138,10 @@ async def sync(app: web.Application) -> dict[str, Any]:
         return changed
 
 
-async def _listen(app: web.Application) -> None:
+async def _listen(app: web.Application, bg: background.Background) -> None:
     """Follow the model channel; re-read the registry on every message and every RESYNC_S seconds."""
     redis, keys = app[appkeys.REDIS], app[appkeys.KEYS]
-    while True:
+    while bg.running:
         try:
             pubsub = redis.pubsub()
             try:
@@ -149,7 +149,7 @@ async def _listen(app: web.Application) -> None:
                 await sync(app)  # whatever was announced while we were not listening
                 loop = asyncio.get_running_loop()
                 last = loop.time()
-                while True:
+                while bg.running:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None or loop.time() - last >= RESYNC_S:
                         await sync(app)
@@ -161,7 +161,7 @@ async def _listen(app: web.Application) -> None:
             raise
         except (RedisError, OSError) as exc:
             log.warning("model channel lost (%s); retrying", type(exc).__name__)
-            await asyncio.sleep(1.0)
+            await bg.pause(1.0)
 
 
 RELOAD_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("model_reload_lock", asyncio.Lock)
@@ -177,12 +177,9 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
         await sync(app)
     except RedisError as exc:
         log.warning("model registry not reachable at start-up (%s); the shipped model serves", exc)
-    tasks = [asyncio.get_running_loop().create_task(_listen(app), name="model-reload")]
+    bg = background.Background()
+    bg.start(_listen(app, bg), name="model-reload")
     if settings.retrain_every_labels > 0:
-        tasks.append(
-            asyncio.get_running_loop().create_task(
-                retraining.schedule_loop(app[appkeys.REDIS], app[appkeys.KEYS], settings), name="retrain-schedule"
-            )
-        )
+        bg.start(retraining.schedule_loop(app[appkeys.REDIS], app[appkeys.KEYS], settings, bg), name="retrain-schedule")
     yield
-    await background.stop(tasks)
+    await bg.stop()

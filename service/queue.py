@@ -20,7 +20,6 @@ outranks any fresh one.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from service import errors
 from service.keys import Keys
 from service.metrics import Metrics
 from service.scripts import Scripts
+from service.tasks import Background
 
 log = logging.getLogger(__name__)
 
@@ -784,10 +784,12 @@ async def stats(redis: Redis, keys: Keys, now_ms: int | None = None, sample: int
     }
 
 
-async def maintenance_loop(redis: Redis, keys: Keys, scripts: Scripts, metrics: Metrics, every_s: float) -> None:
+async def maintenance_loop(
+    redis: Redis, keys: Keys, scripts: Scripts, metrics: Metrics, every_s: float, bg: Background
+) -> None:
     """The service's background task: return expired leases to pending even when nobody claims,
     and keep the queue gauges fresh. Each replica runs one; the scripts make that harmless."""
-    while True:
+    while bg.running:
         try:
             expired = await expire_leases(redis, keys, scripts)
             if expired:
@@ -795,7 +797,7 @@ async def maintenance_loop(redis: Redis, keys: Keys, scripts: Scripts, metrics: 
             await update_gauges(redis, keys, metrics)
         except RedisError as exc:
             log.warning("queue maintenance failed: %s", type(exc).__name__)
-        await asyncio.sleep(every_s)
+        await bg.pause(every_s)
 
 
 async def update_gauges(redis: Redis, keys: Keys, metrics: Metrics) -> None:

@@ -9,7 +9,6 @@ Lua script over a to-do zset.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import time
 from typing import Any
@@ -20,6 +19,7 @@ from redis.exceptions import RedisError
 from service import queue
 from service.keys import Keys
 from service.scripts import Scripts
+from service.tasks import Background
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +34,16 @@ async def run(redis: Redis, keys: Keys, scripts: Scripts, days: float, now_ms: i
     return await queue.erase_personal_data(redis, keys, scripts, cutoff_ms(days, now_ms))
 
 
-async def loop(redis: Redis, keys: Keys, scripts: Scripts, days: float, every_s: float) -> None:
+async def loop(redis: Redis, keys: Keys, scripts: Scripts, days: float, every_s: float, bg: Background) -> None:
     """The service's background task: run, sleep, repeat; store errors are logged, never fatal."""
-    while True:
+    while bg.running:
         try:
             erased = await run(redis, keys, scripts, days)
             if erased:
                 log.info("retention: erased personal data of %d decided comments", erased)
         except RedisError as exc:
             log.warning("retention run failed: %s", type(exc).__name__)
-        await asyncio.sleep(every_s)
+        await bg.pause(every_s)
 
 
 def add_retention_parser(sub: Any) -> None:

@@ -400,7 +400,7 @@ def _ensure(path: Path) -> Path:
 
 # --------------------------------------------------------------------------- the N-labels schedule
 async def schedule_loop(
-    redis: Redis, keys: Keys, settings: Settings, seed: Path | None = training.DEFAULT_CORPUS
+    redis: Redis, keys: Keys, settings: Settings, bg: background.Background, seed: Path | None = training.DEFAULT_CORPUS
 ) -> None:
     """Retrain when `retrain_every_labels` new labels arrived; one replica at a time (a lock with a
     TTL), training in a worker process. Never on the request path; errors are logged, never fatal."""
@@ -409,8 +409,7 @@ async def schedule_loop(
     scripts = Scripts(redis)
     pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
     try:
-        while True:
-            await asyncio.sleep(settings.retrain_check_seconds)
+        while await bg.pause(settings.retrain_check_seconds):
             try:
                 n = await labels.count(redis, keys)
                 seen = int(await redis.get(keys.labels_seen()) or 0)
@@ -420,7 +419,12 @@ async def schedule_loop(
                 if not await redis.set(keys.retrain_lock(), token, nx=True, ex=lock_ttl):
                     continue
                 try:
-                    out = await retrain(redis, keys, settings, seed=seed, by="schedule", executor=pool)
+                    # A stop drops a training in flight (its labels stay new for the next check).
+                    finished, out = await bg.unless_stopped(
+                        retrain(redis, keys, settings, seed=seed, by="schedule", executor=pool)
+                    )
+                    if not finished or out is None:
+                        break
                     log.info(
                         "scheduled retraining: challenger %s %s",
                         out.challenge.card["version"],

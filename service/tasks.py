@@ -1,23 +1,88 @@
-"""Stopping background tasks and worker processes reliably.
+"""Background loops that stop when asked, and worker processes stopped with a bound.
 
-redis-py can swallow a cancellation that lands in the middle of a command, leaving a loop
-running and app shutdown waiting forever; so we cancel again until the task ends, with a bound.
-A process pool is stopped with a bound too, and its workers terminated if they do not leave.
+A loop is never stopped by cancelling it: on Python 3.11 redis-py wraps socket I/O in
+`asyncio.wait_for`, which drops a cancellation that lands as the command completes (CPython
+gh-86296), so a loop of Redis commands can outlive any number of `cancel()`s. Instead every loop
+checks a stop signal between rounds (`Background.running`, `Background.pause`), and work that
+may take long (a training) is awaited through `Background.unless_stopped`, where the loop's own
+task only waits on futures that cannot swallow a cancellation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+
+class Background:
+    """The background loops of one owner and the signal that stops them."""
+
+    def __init__(self) -> None:
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __len__(self) -> int:
+        """How many tracked tasks are still running."""
+        return sum(not t.done() for t in self._tasks)
+
+    @property
+    def running(self) -> bool:
+        """False once a stop was asked: a loop ends its round and returns."""
+        return not self._stopping.is_set()
+
+    def start(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self.track(task)
+        return task
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Stop `task` with the others (a request handler's, say); forgotten when it ends."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, less if a stop is asked; True while the loop should go on."""
+        if self.running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self.running
+
+    async def unless_stopped(self, coro: Coroutine[Any, Any, T]) -> tuple[bool, T | None]:
+        """Run `coro` to its end unless a stop comes first, then cancel it: (finished, its result)."""
+        work = asyncio.ensure_future(coro)
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not work.done():
+                await stop([work])
+        if work.cancelled():
+            return False, None
+        return True, work.result()
+
+    async def stop(self, within_s: float = 5.0) -> None:
+        """Ask every loop to stop and wait for them; a loop still there after `within_s` (stuck in a
+        single call) is cancelled as a last resort."""
+        self._stopping.set()
+        pending = {t for t in self._tasks if not t.done()}
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=within_s)
+        if pending:
+            await stop(pending, within_s=1.0)
+
 
 async def stop(tasks: Iterable[asyncio.Task[Any]], within_s: float = 5.0) -> None:
-    """Cancel every task (repeatedly, if one ignores it) and wait for all, at most `within_s` seconds."""
+    """Cancel one-shot tasks (repeatedly, if one ignores it) and wait for all, at most `within_s`
+    seconds. Not for loops: a loop of Redis commands may swallow every cancel (see above)."""
     pending = {t for t in tasks if not t.done()}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s

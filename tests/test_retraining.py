@@ -165,7 +165,8 @@ async def test_schedule_retrains_after_n_new_labels(redis: Redis, make_settings:
     keys = Keys()
     settings: Settings = make_settings(retrain_every_labels=50, retrain_check_seconds=0.05)
     await decide_all(redis, keys, _seed_items(40, start=2))
-    task = asyncio.create_task(retraining.schedule_loop(redis, keys, settings, seed=None))
+    bg = background.Background()
+    task = bg.start(retraining.schedule_loop(redis, keys, settings, bg, seed=None), name="retrain-schedule")
     try:
         await asyncio.sleep(0.3)
         assert await registry.audit_log(redis, keys) == []  # 40 < 50: nothing yet
@@ -175,9 +176,9 @@ async def test_schedule_retrains_after_n_new_labels(redis: Redis, make_settings:
                 break
             await asyncio.sleep(0.1)
     finally:
-        # Not a bare cancel(): redis-py, on Python 3.11, can swallow one that lands mid-command
-        # (this test hung so); the service stops its loops the same way.
-        await background.stop([task], within_s=30)
+        # Not a cancel(): redis-py, on Python 3.11, can swallow one that lands mid-command
+        # (this test hung so); the loop stops when asked, as the service stops it.
+        await bg.stop(within_s=30)
     assert task.done()
     entry = (await registry.audit_log(redis, keys))[-1]
     assert entry["event"] == "retrained" and entry["by"] == "schedule"
@@ -192,7 +193,8 @@ async def test_stopping_the_schedule_mid_training_drops_it_and_its_worker(redis:
     settings: Settings = make_settings(retrain_every_labels=50, retrain_check_seconds=0.05)
     await decide_all(redis, keys, _seed_items(60, start=2))
     before = set(multiprocessing.active_children())
-    task = asyncio.create_task(retraining.schedule_loop(redis, keys, settings, seed=None))
+    bg = background.Background()
+    task = bg.start(retraining.schedule_loop(redis, keys, settings, bg, seed=None), name="retrain-schedule")
     workers: set[multiprocessing.process.BaseProcess] = set()
     try:
         for _ in range(600):
@@ -202,7 +204,7 @@ async def test_stopping_the_schedule_mid_training_drops_it_and_its_worker(redis:
             await asyncio.sleep(0.05)
         assert workers, "the scheduled retraining never started its worker"
     finally:
-        await background.stop([task], within_s=30)
+        await bg.stop(within_s=30)
     assert task.done()
     for proc in workers:
         await asyncio.to_thread(proc.join, 30)

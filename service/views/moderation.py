@@ -360,23 +360,22 @@ async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
     """Background work of the queue: expired leases back to pending, gauges, retention of personal data."""
     settings = app[appkeys.SETTINGS]
     redis, keys, scripts = app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SCRIPTS]
-    tasks = [
-        asyncio.create_task(
-            queue.maintenance_loop(redis, keys, scripts, app[appkeys.METRICS], settings.lease_sweep_seconds),
-            name="queue-maintenance",
-        ),
-        asyncio.create_task(
-            retention.loop(redis, keys, scripts, settings.retention_days, settings.retention_sweep_seconds),
-            name="retention",
-        ),
-    ]
+    bg = background.Background()
+    bg.start(
+        queue.maintenance_loop(redis, keys, scripts, app[appkeys.METRICS], settings.lease_sweep_seconds, bg),
+        name="queue-maintenance",
+    )
+    bg.start(
+        retention.loop(redis, keys, scripts, settings.retention_days, settings.retention_sweep_seconds, bg),
+        name="retention",
+    )
     yield
-    await background.stop(tasks)
+    await bg.stop()
 
 
 def install(app: web.Application) -> None:
     """Add the moderation routes, the queue's background tasks and the event streams' shutdown."""
-    app[appkeys.EVENT_STREAMS] = set()
+    app[appkeys.EVENT_STREAMS] = background.Background()
     app.cleanup_ctx.append(queue_ctx)  # after redis_ctx: it needs the pool
     app.on_shutdown.append(events.close_streams)
     app.add_routes(routes)
