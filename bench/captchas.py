@@ -39,16 +39,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(1, str(ROOT))  # after bench/ itself (served.py)
 
-import aiohttp  # noqa: E402
-import numpy as np  # noqa: E402
-from captcha.image import ImageCaptcha  # noqa: E402
-from PIL import Image  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-from redis import Redis  # noqa: E402
-from served import Server  # noqa: E402
+import aiohttp
+import numpy as np
+from captcha.image import ImageCaptcha
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
+from redis import Redis
+from served import Server
 
-from service import embedded  # noqa: E402
-from service.captcha_render import ALPHABET, render_image  # noqa: E402
+from service.captcha.render import ALPHABET, render_image
+from service.store import embedded
 
 WIDTH, HEIGHT, LENGTH = 220, 80, 5
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -3,7 +3,7 @@
 Comments arrive in date order; a simulated moderator decides each with the dataset's label
 (approve -> ham, reject as spam -> spam) through the real review queue (enqueue + decide, so the
 labels stream is written by the real decide script) on an embedded Valkey. Every 100 decisions
-`service.retraining.retrain` runs exactly as `duyet retrain --no-seed` would (challenger, gate on
+`service.learning.retraining.retrain` runs exactly as `duyet retrain --no-seed` would (challenger, gate on
 the newest decisions new to the model in use, refit, registry, promotion). We record the F1 (spam
 class, the model's own `spam` threshold) of the model in use on the next 100 comments, before they
 are decided.
@@ -34,24 +34,31 @@ from pathlib import Path
 # Run as a script: bench/ is not a package; import `service` from the checkout.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import asyncio  # noqa: E402
-import csv  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
+import asyncio
+import csv
+import json
+import tempfile
+import time
+from typing import Any
 
-import numpy as np  # noqa: E402
-from sklearn.metrics import f1_score  # noqa: E402
+import numpy as np
+from sklearn.metrics import f1_score
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service import embedded, queue, registry, retraining, store, training  # noqa: E402
-from service.keys import Keys  # noqa: E402
-from service.scripts import Scripts  # noqa: E402
-from service.settings import load, resolve  # noqa: E402
-from service.spam import SpamModel  # noqa: E402
+from service.learning import (
+    retraining,
+    training,
+)
+from service.review import queue
+from service.settings import load, resolve
+from service.spam import registry
+from service.spam.model import SpamModel
+from service.store import connection as store
+from service.store import embedded
+from service.store.keys import Keys
+from service.store.scripts import Scripts
 
 DATA = ROOT.parent / "shared" / "data" / "youtube-spam-collection"
 OUT = ROOT / "bench" / "out"

@@ -31,16 +31,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
+import argparse
+import csv
+import json
+import time
 
-import numpy as np  # noqa: E402
-from sklearn.model_selection import StratifiedKFold  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+from tqdm import tqdm
 
-from service import training  # noqa: E402
+from service.learning import training
 
 DATA = ROOT.parent / "shared" / "data"
 YOUTUBE = {

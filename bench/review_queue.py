@@ -14,24 +14,28 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [os.path.dirname(_HERE)]
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import asyncio
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
-import aiohttp  # noqa: E402
-from aiohttp import web  # noqa: E402
-from redis.asyncio import Redis  # noqa: E402
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
 
-from service import embedded, moderators, queue  # noqa: E402
-from service.app import create_app  # noqa: E402
-from service.keys import Keys  # noqa: E402
-from service.scripts import Scripts  # noqa: E402
-from service.settings import load, resolve  # noqa: E402
+from service.http.app import create_app
+from service.review import (
+    moderators,
+    queue,
+)
+from service.settings import load, resolve
+from service.store import embedded
+from service.store.keys import Keys
+from service.store.scripts import Scripts
 
 TEXT = (
     "Tôi thấy bài viết phản ánh đúng thực trạng giao thông ở Hà Nội vào giờ cao điểm. "

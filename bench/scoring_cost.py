@@ -26,13 +26,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
+import argparse
+import asyncio
+import statistics
+import time
 
-from service import training  # noqa: E402
-from service.spam import SpamInput, SpamModel, SpamScorer  # noqa: E402
+from service.learning import training
+from service.spam.model import SpamInput, SpamModel, SpamScorer
 
 
 def pct(values: list[float], q: float) -> float:

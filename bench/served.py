@@ -38,7 +38,7 @@ class Server:
             }
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(['serve']))"],
+            [sys.executable, "-c", "import sys; from service.commands.main import main; sys.exit(main(['serve']))"],
             cwd=ROOT,
             env=full,
             stdout=subprocess.DEVNULL,

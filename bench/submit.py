@@ -29,10 +29,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(1, str(ROOT))  # after bench/ itself (served.py)
 
-import aiohttp  # noqa: E402
-from served import Server  # noqa: E402
+import aiohttp
+from served import Server
 
-from service import embedded  # noqa: E402
+from service.store import embedded
 
 CODE = "BENCH"
 WORDS = (

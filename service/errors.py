@@ -1,4 +1,4 @@
-"""Domain errors. The core raises these; only `service.web` turns them into HTTP responses.
+"""Domain errors. The core raises these; only `service.http.web` turns them into HTTP responses.
 
 Each carries a stable machine `code` and an English `message`; domain modules subclass the
 kind that fits (a missing captcha is a `NotFound`), and the edge maps kinds to statuses.

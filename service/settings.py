@@ -72,7 +72,7 @@ class Settings(BaseModel):
     spam_score_process: bool = Field(
         True, description="true to score comment batches in a process of their own (false: a thread)"
     )
-    # --- retraining --- (retraining issue)
+    # --- retraining ---
     retrain_holdout_share: float = Field(
         0.2, ge=0.05, le=0.5, description="share of the labels new to the current model held out, 0.05-0.5"
     )
@@ -82,7 +82,7 @@ class Settings(BaseModel):
     retrain_every_labels: int = Field(0, ge=0, description="retrain after this many new labels (0: never)")
     retrain_check_seconds: float = Field(60.0, gt=0, le=86400, description="seconds between label-count checks")
 
-    # --- captcha --- (captcha issue)
+    # --- captcha ---
     captcha_test_code: str | None = Field(None, min_length=1, max_length=16, description="a fixed code (test mode)")
     captcha_length: int = Field(5, ge=3, le=10, description="characters in a captcha code, 3-10")
     captcha_ttl: int = Field(300, ge=1, le=3600, description="seconds a captcha stays valid, 1-3600")
@@ -95,7 +95,7 @@ class Settings(BaseModel):
     captcha_refresh_limit: int = Field(10, ge=0, description="refreshes per client per window (0: no limit)")
     captcha_refresh_window: int = Field(60, ge=1, le=86400, description="seconds, 1-86400")
 
-    # --- review queue --- (review queue issue)
+    # --- review queue ---
     lease_seconds: int = Field(300, ge=1, le=86400, description="seconds a claim lasts unless renewed, 1-86400")
     queue_aging_seconds: float = Field(3600.0, gt=0, description="seconds of waiting worth +1.0 spam probability")
     max_claim: int = Field(50, ge=1, le=1000, description="most comments one claim may take, 1-1000")
@@ -104,7 +104,7 @@ class Settings(BaseModel):
     retention_days: float = Field(30, ge=0, description="days personal data of decided comments is kept")
     retention_sweep_seconds: float = Field(3600.0, gt=0, description="seconds between retention runs")
 
-    # --- submissions --- (comment submission issue); lengths count characters after normalisation
+    # --- submissions ---; lengths count characters after normalisation
     name_min_length: int = Field(2, ge=1, le=200, description="characters, 1-200")
     name_max_length: int = Field(80, ge=1, le=200, description="characters, 1-200")
     title_min_length: int = Field(3, ge=1, le=500, description="characters, 1-500")
@@ -121,7 +121,7 @@ class Settings(BaseModel):
     min_seconds_to_submit: float = Field(3.0, ge=0, le=600, description="seconds; faster form posts are flagged")
     form_token_max_age: int = Field(86400, ge=60, le=7 * 86400, description="seconds a form token stays valid")
 
-    # --- moderator UI --- (moderator UI issue)
+    # --- moderator UI ---
     session_seconds: int = Field(8 * 3600, ge=60, le=7 * 86400, description="seconds an idle UI session lasts")
     login_limit: int = Field(10, ge=0, description="log-in attempts per client and per name per window (0: none)")
     login_window: int = Field(300, ge=1, le=86400, description="seconds, 1-86400")

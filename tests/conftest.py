@@ -19,9 +19,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from service import embedded
-from service.app import create_app
+from service.http.app import create_app
 from service.settings import Settings, load, resolve
+from service.store import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -6,7 +6,7 @@ import functools
 import tempfile
 from pathlib import Path
 
-from service import training
+from service.learning import training
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "models" / "seed_corpus.jsonl"

@@ -7,9 +7,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from service import moderators, queue
-from service.keys import Keys
-from service.scripts import Scripts
+from service.review import moderators, queue
+from service.store.keys import Keys
+from service.store.scripts import Scripts
 
 
 def make_comment(**overrides: Any) -> queue.NewComment:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from service import appkeys
+from service.http import appkeys
 
 Client = TestClient[Any, Any]
 CODE = "TEST1"  # captcha test mode: every code is this

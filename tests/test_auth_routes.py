@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from service.keys import Keys
+from service.store.keys import Keys
 from tests.queue_helpers import auth, token_for
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
-from service.app import create_app
+from service.http.app import create_app
 from service.settings import Settings
 from tests.browser import launch
 

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 from redis.asyncio import Redis
 
-from service import appkeys
-from service.captcha import HOLD_S, Captchas, VerifyResult
-from service.captcha_render import ALPHABET
+from service.captcha.captchas import HOLD_S, Captchas, VerifyResult
+from service.captcha.render import ALPHABET
+from service.http import appkeys
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from service.clients import client_address, language
+from service.http.clients import client_address, language
 
 TRUSTED = [ipaddress.ip_network("10.0.0.0/8")]
 

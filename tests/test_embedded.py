@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from service import embedded
+from service.store import embedded
 
 
 @pytest.fixture

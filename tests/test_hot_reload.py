@@ -8,7 +8,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from service import appkeys, hot_reload, moderators, registry
+from service.http import appkeys
+from service.review import moderators
+from service.spam import registry
+from service.spam import reload as hot_reload
 from tests.model_helpers import tiny_models
 from tests.submission_helpers import CODE, comment, new_captcha, stored
 

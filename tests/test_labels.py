@@ -6,9 +6,9 @@ import json
 
 from redis.asyncio import Redis
 
-from service import labels, queue, retention
-from service.keys import Keys
-from service.scripts import Scripts
+from service.review import labels, queue, retention
+from service.store.keys import Keys
+from service.store.scripts import Scripts
 from tests.queue_helpers import enqueue_many
 
 

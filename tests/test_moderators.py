@@ -11,9 +11,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from service import cli, errors, moderators
-from service.keys import Keys
-from service.moderators import Role
+from service import errors
+from service.commands import main as cli
+from service.review import moderators
+from service.review.moderators import Role
+from service.store.keys import Keys
 from tests.queue_helpers import auth
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]

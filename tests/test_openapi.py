@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service import openapi
-from service.app import create_app
+from service.http import openapi
+from service.http.app import create_app
 from service.settings import load, resolve
 from tests.conftest import TEST_SECRET
 from tests.submission_helpers import CODE, Client

@@ -14,9 +14,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from service import embedded
-from service.app import create_app
+from service.http.app import create_app
 from service.settings import Settings
+from service.store import embedded
 
 Client = TestClient[Any, Any]
 

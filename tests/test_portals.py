@@ -9,8 +9,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from service import appkeys, cli, portals
-from service.keys import Keys
+from service.commands import main as cli
+from service.http import appkeys
+from service.review import portals
+from service.store.keys import Keys
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]

@@ -13,10 +13,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from service import queue
-from service.keys import Keys
-from service.moderators import Role
-from service.scripts import Scripts
+from service.review import queue
+from service.review.moderators import Role
+from service.store.keys import Keys
+from service.store.scripts import Scripts
 from tests.queue_helpers import auth, enqueue_many, make_comment, token_for
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -326,7 +326,7 @@ async def test_events_stream_queue_changes(make_client: MakeClient, redis: Redis
 
 async def test_shutdown_ends_open_event_streams(make_client: MakeClient, redis: Redis) -> None:
     """Stopping the app ends a moderator's open event stream instead of waiting on it."""
-    from service import appkeys
+    from service.http import appkeys
 
     client = await make_client()
     token = await token_for(redis, K, "alice")
@@ -340,7 +340,8 @@ async def test_shutdown_ends_open_event_streams(make_client: MakeClient, redis: 
 
 async def test_bans_block_submissions_checks(make_client: MakeClient, redis: Redis) -> None:
     """Admins ban a client network or a comment's phone; bans.check then refuses them; moderators get 403."""
-    from service import bans, errors
+    from service import errors
+    from service.review import bans
 
     client = await make_client()
     (cid,) = await enqueue_many(redis, K, 1)
@@ -355,7 +356,7 @@ async def test_bans_block_submissions_checks(make_client: MakeClient, redis: Red
     assert (await client.post("/v1/bans", json=bad, headers=auth(admin))).status == 400
     listed = (await (await client.get("/v1/bans", headers=auth(admin))).json())["items"]
     assert {b["kind"] for b in listed} == {"client", "phone"}
-    secret = client.app[__import__("service.appkeys").appkeys.SETTINGS].secret_bytes  # type: ignore[index]
+    secret = client.app[__import__("service.http.appkeys").appkeys.SETTINGS].secret_bytes  # type: ignore[index]
     with pytest.raises(errors.Forbidden):
         await bans.check(redis, K, secret, "198.51.100.77", None)
     with pytest.raises(errors.Forbidden):

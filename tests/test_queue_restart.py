@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from service import embedded, queue
-from service.keys import Keys
-from service.scripts import Scripts
+from service.review import queue
+from service.store import embedded
+from service.store.keys import Keys
+from service.store.scripts import Scripts
 from tests.queue_helpers import make_comment
 
 

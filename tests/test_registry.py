@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from service import registry
-from service.keys import Keys
-from service.spam import card_path
+from service.spam import registry
+from service.spam.model import card_path
+from service.store.keys import Keys
 from tests.model_helpers import tiny_models
 
 
@@ -91,7 +91,7 @@ def test_model_cli(
     redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`duyet model register|list|promote|show|rollback|shadow|audit` drive the registry."""
-    from service import cli
+    from service.commands import main as cli
 
     monkeypatch.setenv("DUYET_KEY_PREFIX", f"cli{tmp_path.name[-6:].replace('-', '')}")
     common = ["--redis-url", redis_url, "--data-dir", str(tmp_path)]

@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 from redis.asyncio import Redis
 
-from service import labels, queue, registry, retraining, training
 from service import tasks as background
-from service.keys import Keys
-from service.scripts import Scripts
+from service.learning import retraining, training
+from service.review import labels, queue
 from service.settings import Settings
+from service.spam import registry
+from service.store.keys import Keys
+from service.store.scripts import Scripts
 from tests.model_helpers import CORPUS, tiny_models
 from tests.queue_helpers import make_comment
 

@@ -7,9 +7,9 @@ import json
 
 from redis.asyncio import Redis
 
-from service import queue
-from service.keys import Keys
-from service.scripts import Scripts
+from service.review import queue
+from service.store.keys import Keys
+from service.store.scripts import Scripts
 from tests.queue_helpers import make_comment
 
 K = Keys()

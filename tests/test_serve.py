@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from service import embedded
+from service.store import embedded
 
 
 def free_port() -> int:
@@ -55,7 +55,7 @@ def serve(args: list[str], data_dir: Path, **env: str) -> subprocess.Popen[str]:
     full_env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     full_env.update(env)
     return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "service.commands.main", "serve", "--data-dir", str(data_dir), *args],
         env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

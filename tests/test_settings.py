@@ -89,7 +89,7 @@ def test_development_secret_is_generated_once(tmp_path: Path) -> None:
 def test_cli_reports_bad_setting_and_exits_2() -> None:
     """`duyet serve` with a bad value stops at once with one clear line and exit code 2."""
     proc = subprocess.run(
-        [sys.executable, "-m", "service.cli", "serve", "--port", "99999"],
+        [sys.executable, "-m", "service.commands.main", "serve", "--port", "99999"],
         capture_output=True,
         text=True,
         timeout=60,

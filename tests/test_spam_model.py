@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from service import spam, training
-from service.spam import (
+from service.learning import training
+from service.spam import model as spam
+from service.spam.model import (
     ModelLoadError,
     ModelNotReady,
     SpamInput,
@@ -108,8 +109,8 @@ def test_serving_probabilities_match_sklearn(artifact: Path, model: SpamModel) -
     """The fast scoring path gives what the stored sklearn model's predict_proba gives."""
     import skops.io as sio
 
-    from service.features import records
-    from service.spam import TRUSTED
+    from service.spam.features import records
+    from service.spam.model import TRUSTED
 
     sk = sio.load(artifact, trusted=list(TRUSTED))
     inputs = [comment(t) for t in SPAM + HAM]
@@ -340,7 +341,7 @@ async def test_the_scoring_process_refuses_a_file_replaced_since_loading(
     shutil.copy(card_path(SHIPPED), card_path(target))
     scorer = SpamScorer(served, max_batch=16, max_wait_ms=5.0, process=True)
     try:
-        with caplog.at_level(logging.WARNING, logger="service.spam"):
+        with caplog.at_level(logging.WARNING, logger="service.spam.model"):
             await burst(scorer)
             await until(lambda: "could not load model" in caplog.text)
         assert await burst(scorer) == served.score_batch(BURST)
@@ -361,7 +362,7 @@ async def test_a_scoring_process_killed_mid_burst_loses_no_comment(
         await until(lambda: model.version in scorer.process_versions)
         first = scorer.process_pid
         assert first is not None
-        with caplog.at_level(logging.WARNING, logger="service.spam"):
+        with caplog.at_level(logging.WARNING, logger="service.spam.model"):
             running = asyncio.ensure_future(burst(scorer, times=40))  # 80 batches
             await until(lambda: scorer.process_batches >= 2, every_s=0.001)
             os.kill(first, signal.SIGKILL)
@@ -386,7 +387,7 @@ async def test_a_scoring_process_dying_while_loading_is_replaced(
     assert spam.MAX_PROCESS_LOSSES == 3
     scorer = SpamScorer(model, max_batch=16, max_wait_ms=5.0, process=True)
     try:
-        with caplog.at_level(logging.WARNING, logger="service.spam"):
+        with caplog.at_level(logging.WARNING, logger="service.spam.model"):
             for losses in (1, 2):  # killed while loading, twice
                 await burst(scorer)  # starts a process, which loads the model
                 await until(lambda: scorer.process_pid is not None, every_s=0.001)
@@ -487,7 +488,7 @@ def test_fast_features_equal_the_reference_path(model: SpamModel) -> None:
     """The serving path's (row, column, value) triples and signals equal CommentFeatures.triples, bit for bit."""
     import numpy as np
 
-    from service.features import ServingFeatures, records
+    from service.spam.features import ServingFeatures, records
 
     rows = _sample_rows()
     (r, c, v), sig = model._features.triples(records(rows))
@@ -502,8 +503,8 @@ def test_fast_scores_equal_sklearn_on_the_corpus(artifact: Path, model: SpamMode
     """On a sample of the seed corpus and odd texts, served probabilities equal the sklearn pipeline's."""
     import skops.io as sio
 
-    from service.features import records
-    from service.spam import TRUSTED
+    from service.spam.features import records
+    from service.spam.model import TRUSTED
 
     rows = _sample_rows()
     expected = sio.load(artifact, trusted=list(TRUSTED)).predict_proba(records(rows))[:, 1]
@@ -523,7 +524,7 @@ def test_reasons_do_not_depend_on_the_batch(model: SpamModel) -> None:
 
 def test_char_counts_equal_str_methods() -> None:
     """Letters, capitals and digits are counted as str.isalpha/isupper/isdigit count them, past the table too."""
-    from service.features import char_counts
+    from service.spam.features import char_counts
 
     for text in ["", "Hà Nội 2024!", "ĐƯỜNG LÁNG ² ³ ½ Ⅻ", "😡 中文 𝐀𝐁𝐂 １２３ ＡＢＣ Ⓐⓑ", "İstanbul ﬁ Straße"]:
         expected = (sum(map(str.isalpha, text)), sum(map(str.isupper, text)), sum(map(str.isdigit, text)))

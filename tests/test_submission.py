@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from service import appkeys, bans, queue
+from service.http import appkeys
+from service.review import bans, queue
 from tests.submission_helpers import ARTICLE, CODE, Client, comment, comment_count, new_captcha, stored
 from tests.test_spam_model import until
 

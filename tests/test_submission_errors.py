@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from redis.asyncio import Redis
 
-from service import embedded
-from service.app import MAX_BODY, create_app
+from service.http.app import MAX_BODY, create_app
 from service.settings import Settings
+from service.store import embedded
 from tests.submission_helpers import CODE, Client, comment, comment_count, new_captcha
 
 MakeClient = Callable[..., Awaitable[Client]]

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from service import store
 from service import tasks as background
+from service.store import connection as store
 
 pytestmark = pytest.mark.redis
 

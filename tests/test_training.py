@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service import training
-from service.features import CommentFeatures, fold, records, signals, tfidf_triples
-from service.spam import SpamModel, card_path
+from service.commands.main import main as duyet_main
+from service.learning import training
+from service.spam.features import CommentFeatures, fold, records, signals, tfidf_triples
+from service.spam.model import SpamModel, card_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "models" / "seed_corpus.jsonl"
@@ -66,7 +67,7 @@ def test_training_is_reproducible(trained: tuple[Path, dict[str, object]], tmp_p
         [
             sys.executable,
             "-m",
-            "service.training",
+            "service.commands.main",
             "train",
             "--corpus",
             str(corpus),
@@ -87,7 +88,7 @@ def test_training_is_reproducible(trained: tuple[Path, dict[str, object]], tmp_p
 
 def test_trained_model_loads_and_scores(trained: tuple[Path, dict[str, object]]) -> None:
     """The artifact from `train` loads through the serving class and scores."""
-    from service.spam import SpamInput
+    from service.spam.model import SpamInput
 
     artifact, card = trained
     model = SpamModel.load(artifact)
@@ -124,7 +125,7 @@ def test_signals_see_through_obfuscation() -> None:
 
     def sig(text: str, name: str = "") -> dict[str, float]:
         folded = fold(text)
-        from service.features import SIGNALS, deobfuscate
+        from service.spam.features import SIGNALS, deobfuscate
 
         return dict(zip(SIGNALS, signals(name, text, folded, deobfuscate(folded), False), strict=True))
 
@@ -185,7 +186,7 @@ def test_evaluate_train_on_a_test_on_b_writes_html_report(tmp_path: Path, capsys
         "\n".join(json.dumps(r, ensure_ascii=False) for r in rows[1::10] if r["split"] == "test"), encoding="utf-8"
     )
     report = tmp_path / "eval.html"
-    code = training.main(
+    code = duyet_main(
         [
             "evaluate",
             str(b),
@@ -216,7 +217,7 @@ def test_evaluate_with_a_trained_model(
     rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()][2::25]
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
-    assert training.main(["evaluate", str(data), "--model", str(artifact), "--quiet"]) == 0
+    assert duyet_main(["evaluate", str(data), "--model", str(artifact), "--quiet"]) == 0
     assert "MCC" in capsys.readouterr().out
 
 

@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, ConsoleMessage, Page, expect
 from redis.asyncio import Redis
 
-from service import moderators, queue
-from service.keys import Keys
-from service.scripts import Scripts
+from service.review import moderators, queue
 from service.settings import Settings
+from service.store.keys import Keys
+from service.store.scripts import Scripts
 from tests.browser import SCREENSHOTS, launch
 from tests.queue_helpers import make_comment
 from tests.test_ui_sessions import ui_app

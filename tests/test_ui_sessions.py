@@ -11,12 +11,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from service import captcha, moderators, queue, review
-from service.app import create_app
-from service.keys import Keys
-from service.scripts import Scripts
+from service.http.app import captcha_ctx, create_app
+from service.http.views.moderate import CSP
+from service.review import moderators, queue
+from service.review import undo as review
 from service.settings import Settings
-from service.views.moderate import CSP
+from service.store.keys import Keys
+from service.store.scripts import Scripts
 from tests.queue_helpers import make_comment
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -26,7 +27,7 @@ def ui_app(settings: Settings) -> web.Application:
     """The real app without the captcha render pool: the UI never shows a captcha, and starting and
     stopping a process pool for every short-lived test app costs seconds (and has hung teardown)."""
     app = create_app(settings)
-    app.cleanup_ctx.remove(captcha.cleanup_ctx)
+    app.cleanup_ctx.remove(captcha_ctx)
     return app
 
 
@@ -231,7 +232,7 @@ def test_passwd_command_sets_a_password_the_login_accepts(
     import asyncio
     import io
 
-    from service.cli import main
+    from service.commands.main import main
 
     async def prepare() -> None:
         client: Redis = Redis.from_url(redis_url, decode_responses=True)

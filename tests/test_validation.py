@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from service import errors
-from service.comments import FormToken, issue_form_token, read_form_token
-from service.validation import Rules, check_article_id, submission_model, validate_submission
+from service.comments.submission import FormToken, issue_form_token, read_form_token
+from service.comments.validation import Rules, check_article_id, submission_model, validate_submission
 
 RULES = Rules()
 SECRET = b"s" * 40

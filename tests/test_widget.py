@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from service.views.portal import WIDGET_SOURCE
+from service.http.views.portal import WIDGET_SOURCE
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]

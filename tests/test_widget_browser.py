@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 from redis.asyncio import Redis
 
-from service import moderators
-from service.app import create_app
-from service.keys import Keys
+from service.http.app import create_app
+from service.review import moderators
 from service.settings import Settings
+from service.store.keys import Keys
 from tests.browser import SCREENSHOTS, launch
 
 pytestmark = pytest.mark.browser

@@ -1,0 +1,1 @@
+"""Captchas: issue and verify (single use), tickets and seals, rendering, voices."""

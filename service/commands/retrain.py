@@ -1,0 +1,71 @@
+"""`duyet retrain`: a challenger from moderators' decisions, promoted if it passes the gate."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from service.learning import training
+from service.learning.retraining import (
+    retrain,
+)
+from service.store.keys import Keys
+
+
+# --------------------------------------------------------------------------- CLI
+def add_retrain_parser(sub: Any) -> None:
+    from service.commands.common import add_common
+
+    p = sub.add_parser("retrain", help="train a challenger from seed corpus + moderators' labels; promote if not worse")
+    add_common(p)
+    p.add_argument("--dry-run", action="store_true", help="train, evaluate and report; change nothing")
+    p.add_argument("--force", action="store_true", help="promote even if the gate fails (audited)")
+    p.add_argument("--seed", type=Path, default=training.DEFAULT_CORPUS, help="seed corpus JSONL")
+    p.add_argument("--no-seed", action="store_true", help="train on the labels only")
+    p.add_argument("--report", type=Path, default=None, help="report path (default: <data_dir>/reports/...)")
+    p.set_defaults(func=cmd_retrain)
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    import getpass
+
+    from service.commands.common import run_with_redis, settings_from_args
+
+    settings = settings_from_args(args)
+    keys = Keys(settings.key_prefix, settings.partitions)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    report = args.report or settings.data_dir / "reports" / f"retrain-{stamp}.md"
+
+    async def main(redis: Redis) -> int:
+        try:
+            out = await retrain(
+                redis,
+                keys,
+                settings,
+                seed=None if args.no_seed else args.seed,
+                dry_run=args.dry_run,
+                force=args.force,
+                by=f"cli:{getpass.getuser()}",
+                report=report,
+            )
+        except ValueError as exc:
+            print(f"duyet retrain: {exc}")
+            return 1
+        c = out.challenge
+        print(f"challenger {c.card['version']} vs current {c.current_version or '(none)'}; data {c.counts}")
+        for reason in c.gate.reasons:
+            print(f"  {reason}")
+        if out.dry_run:
+            print("dry run: nothing registered or promoted")
+        elif out.promoted:
+            print(f"promoted {c.card['version']}" + (" (FORCED past a failed gate; audited)" if out.forced else ""))
+        else:
+            print(f"not promoted; registered as {c.card['version']} (promote it with `duyet model promote`)")
+        print(f"report -> {c.report}")
+        return 0 if (out.promoted or out.dry_run or not c.gate.passed) else 1
+
+    return run_with_redis(settings, main)

@@ -1,0 +1,1 @@
+"""Comments: the submission use case, field validation and its bilingual messages."""

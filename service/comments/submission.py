@@ -1,0 +1,310 @@
+"""The submission use case: a reader's comment, from form fields to the review queue.
+
+    validate + normalise (every broken field at once; the captcha is kept)
+    -> idempotent replay? (same key, same body: the same answer, nothing written)
+    -> bans, rate limits (per client, per article)
+    -> captcha (single use: only now, once the fields are right)
+    -> signals (honeypot, time to submit, repeat) -> spam score -> store + enqueue (one Lua script)
+
+Nothing is stored unscored: with the model not loaded the answer is 503 (before the captcha is
+spent), because pre-moderation orders the queue by the score and a made-up score would mislead moderators.
+Every submission goes to a moderator; signals never drop a comment, they explain it.
+HTTP lives in `service.http.views.comments`; this module raises domain errors only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+
+from service import errors
+from service.comments import messages
+from service.comments.validation import Code, Rules, ValidSubmission, validate_submission
+from service.metrics import Metrics
+from service.review import bans, queue
+from service.settings import Settings
+from service.spam.model import ModelNotReady, SpamInput, SpamScorer
+from service.store import ratelimit
+from service.store.keys import Keys
+from service.store.scripts import Scripts
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+USER_AGENT_MAX = 512
+# A form token from the future by more than this is forged (or the clocks are far apart).
+_CLOCK_SKEW_MS = 5000
+
+
+class CaptchaVerifier(Protocol):
+    """What `app[appkeys.CAPTCHAS]` offers (service.captcha.captchas)."""
+
+    async def verify(self, captcha_id: str, answer: str, article_id: str) -> str: ...
+
+
+class CaptchaResult(StrEnum):
+    OK = "ok"
+    MISSING = "missing-input-response"
+    INVALID = "invalid-input-response"
+    EXPIRED = "timeout-or-duplicate"
+    BAD_REQUEST = "bad-request"
+    INTERNAL = "internal-error"
+
+
+# Captcha outcomes the reader can fix, as field errors on `captcha_answer`.
+_CAPTCHA_CODES = {
+    CaptchaResult.MISSING: Code.REQUIRED,
+    CaptchaResult.INVALID: Code.CAPTCHA_INVALID,
+    CaptchaResult.EXPIRED: Code.CAPTCHA_EXPIRED,
+    CaptchaResult.BAD_REQUEST: Code.CAPTCHA_INVALID,
+}
+
+
+class FormToken(StrEnum):
+    """What the signed form-render timestamp told us."""
+
+    VALID = "valid"
+    MISSING = "missing"
+    INVALID = "invalid"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """What the use case needs from the app (built per request by the view)."""
+
+    redis: Redis
+    keys: Keys
+    scripts: Scripts
+    settings: Settings
+    scorer: SpamScorer
+    captchas: CaptchaVerifier
+    metrics: Metrics
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who submitted: never shown publicly."""
+
+    client: str
+    user_agent: str
+    lang: str
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    id: str
+    created: bool  # False: an idempotent replay of an earlier answer
+
+
+# --------------------------------------------------------------------------- form token
+def issue_form_token(secret: bytes, now_ms: int | None = None) -> str:
+    """A signed timestamp the form carries, so the submission can tell how long the reader took."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return f"{ms}.{_sign(secret, ms)}"
+
+
+def _sign(secret: bytes, ms: int) -> str:
+    return hmac.new(secret, f"form-token:{ms}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def read_form_token(
+    token: str | None, secret: bytes, max_age_s: int, now_ms: int | None = None
+) -> tuple[FormToken, float | None]:
+    """(state, seconds since the form was shown) — seconds only for a valid token."""
+    if not token:
+        return FormToken.MISSING, None
+    ms_text, _, sig = token.partition(".")
+    if not (ms_text.isdigit() and len(ms_text) <= 15 and hmac.compare_digest(sig, _sign(secret, int(ms_text)))):
+        return FormToken.INVALID, None
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    age_ms = now - int(ms_text)
+    if age_ms < -_CLOCK_SKEW_MS:
+        return FormToken.INVALID, None
+    if age_ms > max_age_s * 1000:
+        return FormToken.EXPIRED, None
+    return FormToken.VALID, max(age_ms, 0) / 1000.0
+
+
+# --------------------------------------------------------------------------- helpers
+def check_idempotency_key(value: str | None, lang: str) -> str | None:
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(value):
+        raise errors.BadRequest(messages.message("invalid_idempotency_key", lang), code="invalid_idempotency_key")
+    return value
+
+
+def _repeat_digest(secret: bytes, client: str, content: str) -> str:
+    # Keyed, so the key name reveals neither the address nor the text.
+    return hmac.new(secret, f"repeat\n{client}\n{content.casefold()}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+async def _replay(deps: Deps, key: str, valid: ValidSubmission, lang: str) -> str | None:
+    """The id answered before for this Idempotency-Key, if any; a different body is refused."""
+    partition = deps.keys.partition_of(key)
+    found = await deps.redis.get(deps.keys.idempotency(partition, key))
+    if not found:
+        return None
+    found = str(found)
+    stored_raw = await deps.redis.hget(deps.keys.comment(deps.keys.partition_of(found), found), "raw")
+    # Retention may have erased the snapshot; then the key alone decides.
+    if stored_raw and json.loads(stored_raw) != valid.raw:
+        raise errors.ValidationFailed(
+            [messages.field_error("Idempotency-Key", Code.IDEMPOTENCY_KEY_REUSED, lang)],
+            message=messages.message("idempotency_key_reused", lang),
+        )
+    return found
+
+
+async def _rate_limits(deps: Deps, valid: ValidSubmission, origin: Origin) -> None:
+    s = deps.settings
+    try:
+        await ratelimit.hit(
+            deps.redis,
+            deps.scripts,
+            deps.keys,
+            "submit-client",
+            origin.client,
+            s.submit_limit_client,
+            s.submit_window_client,
+        )
+    except errors.RateLimited as exc:
+        raise errors.RateLimited(
+            exc.retry_after, messages.message("rate_limited", origin.lang, retry_after=exc.retry_after)
+        ) from None
+    try:
+        await ratelimit.hit(
+            deps.redis,
+            deps.scripts,
+            deps.keys,
+            "submit-article",
+            valid.article_id,
+            s.submit_limit_article,
+            s.submit_window_article,
+        )
+    except errors.RateLimited as exc:
+        limited = errors.RateLimited(
+            exc.retry_after, messages.message("article_rate_limited", origin.lang, retry_after=exc.retry_after)
+        )
+        limited.code = "article_rate_limited"
+        raise limited from None
+
+
+async def _verify_captcha(deps: Deps, valid: ValidSubmission, lang: str) -> None:
+    result = await deps.captchas.verify(valid.captcha_id, valid.captcha_answer, valid.article_id)
+    if result == CaptchaResult.OK:
+        return
+    deps.metrics.submissions.labels("captcha_failed").inc()
+    if result == CaptchaResult.INTERNAL:
+        raise errors.Unavailable(messages.message("captcha_unavailable", lang), code="captcha_unavailable")
+    code = next((c for r, c in _CAPTCHA_CODES.items() if r == result), Code.CAPTCHA_INVALID)
+    raise errors.ValidationFailed(
+        [messages.field_error("captcha_answer", code, lang)], message=messages.message("validation_failed", lang)
+    )
+
+
+async def _check_bans(deps: Deps, valid: ValidSubmission, origin: Origin) -> None:
+    try:
+        await bans.check(deps.redis, deps.keys, deps.settings.secret_bytes, origin.client, valid.phone)
+    except bans.Banned:
+        deps.metrics.submissions.labels("banned").inc()
+        # As generic as bans.Banned, in the reader's language.
+        raise errors.Forbidden(messages.message("forbidden", origin.lang), code="forbidden") from None
+
+
+# --------------------------------------------------------------------------- the use case
+async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepted:
+    """Validate, verify, score, store and enqueue one comment; see the module docstring."""
+    lang = origin.lang
+    s = deps.settings
+    try:
+        valid = validate_submission(data, Rules.from_settings(s), lang)
+    except errors.ValidationFailed:
+        deps.metrics.submissions.labels("invalid").inc()
+        raise
+    if origin.idempotency_key is not None:
+        replayed = await _replay(deps, origin.idempotency_key, valid, lang)
+        if replayed is not None:
+            deps.metrics.submissions.labels("replayed").inc()
+            return Accepted(replayed, created=False)
+    await _check_bans(deps, valid, origin)
+    try:
+        await _rate_limits(deps, valid, origin)
+    except errors.RateLimited:
+        deps.metrics.submissions.labels("rate_limited").inc()
+        raise
+    if not deps.scorer.ready:  # refuse before the captcha is spent
+        raise errors.Unavailable(messages.message("model_not_ready", lang), retry_after=5, code="model_not_ready")
+    await _verify_captcha(deps, valid, lang)
+
+    now_ms = int(time.time() * 1000)
+    token_state, seconds = read_form_token(valid.form_token, s.secret_bytes, s.form_token_max_age, now_ms)
+    repeat_key = deps.keys.repeat(_repeat_digest(s.secret_bytes, origin.client, valid.content))
+    repeat_of = await deps.redis.get(repeat_key)
+    try:
+        score = await deps.scorer.score(
+            SpamInput(
+                name=valid.name,
+                title=valid.title,
+                content=valid.content,
+                had_markup=valid.had_markup,
+                seconds_to_submit=seconds,
+            )
+        )
+    except ModelNotReady:
+        raise errors.Unavailable(
+            messages.message("model_not_ready", lang), retry_after=5, code="model_not_ready"
+        ) from None
+    signals: dict[str, Any] = {
+        "had_markup": valid.had_markup,
+        "had_invisible": valid.had_invisible,
+        "honeypot": bool(valid.website),
+        "form_token": str(token_state),
+        "seconds_to_submit": seconds,
+        "too_fast": seconds is not None and seconds < s.min_seconds_to_submit,
+        "repeat_of": repeat_of,
+    }
+    comment = queue.NewComment(
+        id=queue.new_comment_id(),
+        article_id=valid.article_id,
+        name=valid.name,
+        phone=valid.phone,
+        title=valid.title,
+        content=valid.content,
+        raw=valid.raw,
+        client=origin.client,
+        user_agent=origin.user_agent[:USER_AGENT_MAX],
+        created_at_ms=now_ms,
+        spam_probability=float(score.probability),
+        verdict=str(score.verdict),
+        reasons=[{**asdict(r), "terms": list(r.terms)} for r in score.reasons],
+        model_version=score.model_version,
+        signals=signals,
+        lang=lang,
+    )
+    cid, created = await queue.enqueue(
+        deps.redis,
+        deps.keys,
+        deps.scripts,
+        comment,
+        idempotency_key=origin.idempotency_key,
+        idempotency_ttl_s=s.idempotency_ttl,
+        aging_s=s.queue_aging_seconds,
+    )
+    if created:
+        # After the store: a failed store leaves no false "repeat" behind. NX keeps the first id.
+        await deps.redis.set(repeat_key, cid, ex=s.repeat_window, nx=True)
+        deps.metrics.submissions.labels("accepted").inc()
+        deps.metrics.spam_scores.observe(score.probability)
+    else:
+        deps.metrics.submissions.labels("replayed").inc()
+    return Accepted(cid, created)

@@ -1,0 +1,1 @@
+"""The HTTP edge: the app factory, middlewares, views, OpenAPI, CORS, sessions, UI."""

@@ -1,0 +1,150 @@
+"""The application factory. Every resource is opened and closed by a `cleanup_ctx` generator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from service import tasks as background
+from service.captcha import captchas
+from service.http import appkeys, auth, cors
+from service.http.views import captchas as captcha_views
+from service.http.views import comments as comment_views
+from service.http.views import docs, ops
+from service.http.views import model as model_views
+from service.http.views import moderate as moderate_views
+from service.http.views import moderation as moderation_views
+from service.http.views import portal as portal_views
+from service.http.web import MIDDLEWARES, error_middleware
+from service.metrics import Metrics
+from service.settings import Settings
+from service.spam import registry, reload
+from service.spam.model import load_model_safely
+from service.store import connection as store
+from service.store import embedded
+from service.store.keys import Keys
+from service.store.scripts import Scripts
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024  # comments are at most a few KB; anything bigger is refused early (413)
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One Redis pool per process; the embedded Valkey server when no REDIS_URL is given."""
+    settings = app[appkeys.SETTINGS]
+    async with AsyncExitStack() as stack:
+        url = settings.redis_url
+        if url is None:
+            url = stack.enter_context(embedded.running(settings.data_dir))
+        redis = store.connect(url, settings)
+        stack.push_async_callback(redis.aclose)
+        app[appkeys.REDIS] = redis
+        app[appkeys.SCRIPTS] = Scripts(redis)
+        yield
+
+
+async def model_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the spam model; a bad artifact leaves the service running but not ready."""
+    settings = app[appkeys.SETTINGS]
+    model, error = load_model_safely(settings.model_path)
+    if error:
+        log.error("spam model not loaded: %s", error)
+    # A scorer that can also score beside it with a shadow candidate (service.spam.reload).
+    scorer = reload.ShadowingScorer(model, app[appkeys.METRICS], process=settings.spam_score_process)
+    app[appkeys.SCORER] = scorer
+    app[appkeys.MODEL_ERROR] = [f"model: {error}"] if error else []
+    yield
+    await scorer.close()
+
+
+async def reload_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Score with the registry's current model and follow promotions; the N-labels retraining
+    schedule when it is on (only then is the training code imported)."""
+    settings = app[appkeys.SETTINGS]
+    redis, keys = app[appkeys.REDIS], app[appkeys.KEYS]
+    follower = reload.ModelFollower(
+        redis,
+        keys,
+        app[appkeys.SCORER],
+        settings.model_path,
+        registry.cache_dir_for(settings.data_dir),
+        app[appkeys.MODEL_ERROR],
+    )
+    app[appkeys.MODEL_FOLLOWER] = follower
+    try:
+        await follower.sync()
+    except RedisError as exc:
+        log.warning("model registry not reachable at start-up (%s); the shipped model serves", exc)
+    bg = background.Background()
+    bg.start(follower.follow(bg), name="model-reload")
+    if settings.retrain_every_labels > 0:
+        from service.learning import retraining
+
+        bg.start(retraining.schedule_loop(redis, keys, settings, bg), name="retrain-schedule")
+    yield
+    await bg.stop()
+
+
+async def captcha_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The captcha rendering process pools (readers' renders; the pool refill at idle priority)
+    and the background refill, for the app's lifetime."""
+    settings = app[appkeys.SETTINGS]
+    workers = captchas.render_workers(settings)
+    pools = [captchas.start_workers(settings, workers, idle=False)]
+    if settings.captcha_pool_target > 0:
+        pools.append(captchas.start_workers(settings, workers, idle=True))
+    issuer = captchas.Captchas(
+        settings,
+        app[appkeys.REDIS],
+        app[appkeys.SCRIPTS],
+        app[appkeys.KEYS],
+        app[appkeys.METRICS],
+        pools[0][0],
+        workers,
+        refill_executor=pools[-1][0],
+    )
+    app[appkeys.CAPTCHAS] = issuer
+    issuer.start()
+    try:
+        yield
+    finally:
+        await issuer.stop()
+        await asyncio.gather(
+            *(
+                background.stop_pool(ex, started, captchas.SHUTDOWN_TIMEOUT, "captcha render workers")
+                for ex, started in pools
+            )
+        )
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the app for resolved settings (see `settings.resolve`)."""
+    middlewares = list(MIDDLEWARES)
+    # CORS outside the error middleware, so error answers (422, 429...) carry CORS headers too.
+    middlewares.insert(middlewares.index(error_middleware), cors.cors_middleware)
+    # Innermost: a valid portal key swaps in the reader's address before any handler reads it.
+    middlewares.append(auth.portal_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.KEYS] = Keys(settings.key_prefix, settings.partitions)
+    app[appkeys.METRICS] = Metrics()
+    if settings.captcha_test_code:
+        log.warning(
+            "CAPTCHA TEST MODE IS ON: every captcha code is %r. Never use this in production.",
+            settings.captcha_test_code,
+        )
+    app.cleanup_ctx.extend([redis_ctx, model_ctx, reload_ctx, captcha_ctx])
+    moderation_views.install(app)
+    moderate_views.install(app)  # the moderator UI (pages, static files)
+    app.add_routes(ops.routes)
+    app.add_routes(model_views.routes)  # GET /v1/model, POST /v1/model/reload
+    app.add_routes(captcha_views.routes)
+    app.add_routes(comment_views.routes)
+    portal_views.install(app)  # /widget.js and /demo
+    docs.install(app)
+    return app

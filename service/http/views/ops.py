@@ -1,0 +1,57 @@
+"""Operations: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service.http import appkeys
+
+routes = web.RouteTableDef()
+# /readyz must answer within 1 s even when Redis hangs.
+REDIS_CHECK_TIMEOUT = 0.6
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive and its event loop turns (with its pid, to tell workers apart)."""
+    return web.json_response({"status": "ok", "pid": os.getpid()})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Ready to take traffic: Redis answers and the spam model is loaded."""
+    app = request.app
+    problems: list[str] = []
+    checks: dict[str, object] = {}
+    try:
+        await asyncio.wait_for(app[appkeys.REDIS].ping(), REDIS_CHECK_TIMEOUT)
+        checks["redis"] = "ok"
+    except Exception as exc:  # any failure, including a hang, means not ready
+        app[appkeys.METRICS].redis_errors.labels(type(exc).__name__).inc()
+        checks["redis"] = "unreachable"
+        problems.append(f"redis: {type(exc).__name__}")
+    scorer = app[appkeys.SCORER]
+    if scorer.ready:
+        checks["model"] = scorer.version
+    else:
+        checks["model"] = "not loaded"
+        model_errors: list[str] = app[appkeys.MODEL_ERROR]
+        problems.extend(model_errors or ["model: not loaded"])
+    if app[appkeys.SETTINGS].captcha_test_code:
+        checks["captcha_test_mode"] = True
+        checks["warning"] = "captcha test mode is on: every captcha code is fixed"
+    body: dict[str, object] = {"status": "ok" if not problems else "unavailable", "checks": checks}
+    if problems:
+        body["reasons"] = problems
+        return web.json_response(body, status=503, headers={"Retry-After": "2"})
+    return web.json_response(body)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    data = request.app[appkeys.METRICS].render()
+    return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,173 @@
+"""The HTTP edge: middlewares that give every request an id, a client address, metrics, and
+turn domain errors (and aiohttp's own) into JSON `{error: {code, message}}` responses.
+
+This is the only place that knows which domain error means which HTTP status.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from service import errors, logs
+from service.http import appkeys
+from service.http.clients import client_address, language
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+STATUS: dict[type[errors.DuyetError], int] = {
+    errors.BadRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.ValidationFailed: 422,
+    errors.RateLimited: 429,
+    errors.Unavailable: 503,
+}
+# aiohttp's HTTP exceptions (router 404/405, body too large) get a stable code too.
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def status_of(exc: errors.DuyetError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 500
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def domain_error_response(exc: errors.DuyetError) -> web.Response:
+    status = status_of(exc)
+    body = error_body(exc.code, exc.message, **exc.details)
+    headers = {}
+    if isinstance(exc, errors.ValidationFailed):
+        body["errors"] = exc.errors
+    if isinstance(exc, errors.RateLimited | errors.Unavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, errors.Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    return web.json_response(body, status=status, headers=headers)
+
+
+def route_name(request: web.Request) -> str:
+    """The route template (e.g. /v1/captchas/{id}/image), so metrics don't explode per id."""
+    info = request.match_info
+    resource = info.route.resource if info.route is not None else None
+    if resource is None or info.http_exception is not None:
+        return "unmatched"
+    return resource.canonical
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, client address and language, set once for everything downstream."""
+    settings = request.app[appkeys.SETTINGS]
+    rid = request.headers.get("X-Request-Id", "")
+    if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
+        rid = f"{random.getrandbits(64):016x}"  # a label, not a secret: no urandom syscall per request
+    token = logs.request_id.set(rid)
+    request[appkeys.REQUEST_ID] = rid
+    request[appkeys.CLIENT] = client_address(
+        request.remote, request.headers.get("X-Forwarded-For"), settings.trusted_networks
+    )
+    request[appkeys.LANG] = language(request.headers.get("Accept-Language"))
+    try:
+        response = await handler(request)
+        if not response.prepared:
+            response.headers["X-Request-Id"] = rid
+        return response
+    finally:
+        logs.request_id.reset(token)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = request.app[appkeys.METRICS]
+    try:
+        return await handler(request)
+    except errors.DuyetError as exc:
+        return domain_error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        code = HTTP_CODES.get(exc.status, f"http_{exc.status}")
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "Location")}
+        return web.json_response(error_body(code, exc.reason), status=exc.status, headers=headers)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        metrics.redis_errors.labels(type(exc).__name__).inc()
+        log.warning("store unavailable during %s %s: %s", request.method, request.path, type(exc).__name__)
+        return domain_error_response(
+            errors.Unavailable("the store is unavailable, try again shortly", code="store_unavailable")
+        )
+    except RedisError as exc:
+        metrics.redis_errors.labels(type(exc).__name__).inc()
+        log.exception("store error during %s %s", request.method, request.path)
+        return web.json_response(error_body("internal_error", "internal error"), status=500)
+    except Exception:
+        log.exception("unhandled error during %s %s", request.method, request.path)
+        return web.json_response(error_body("internal_error", "internal error"), status=500)
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = request.app[appkeys.METRICS]
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = route_name(request)
+        elapsed = time.perf_counter() - started
+        metrics.requests.labels(request.method, route, str(status)).inc()
+        metrics.latency.labels(request.method, route).observe(elapsed)
+        if route != "/metrics" and log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s %s",
+                request.method,
+                route,
+                status,
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    if not response.prepared:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    return response
+
+
+MIDDLEWARES = [context_middleware, metrics_middleware, error_middleware, security_headers_middleware]

@@ -1,0 +1,1 @@
+"""Training and retraining the spam model (never imported by the request path)."""

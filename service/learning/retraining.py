@@ -1,0 +1,444 @@
+"""Retraining: seed corpus + moderators' labels -> a challenger, judged against the current model.
+
+Both models are scored on the same held-out data: the newest share of the decisions the current
+model has not learned from (what the service will see next; its card records the newest decision
+it learned from) plus the seed corpus' test split. So neither model has seen a held-out example:
+judging on decisions the current model had learned from would favour it. The challenger is
+trained on the rest (seed train split + older decisions). It passes only if it is not worse than
+the current model on macro-F1 and on spam recall at a fixed false-positive rate, each within a
+configurable margin (`DUYET_RETRAIN_MARGIN_F1`, `DUYET_RETRAIN_MARGIN_RECALL`, `DUYET_RETRAIN_FPR`).
+
+A challenger that passes is refit with the held-out decisions too before it is promoted (the
+usual refit after model selection): otherwise the model in use would never know the newest
+decisions, the ones closest to what comes next. The seed test split is never trained on.
+`--force` promotes a failing challenger (refit the same way), and says so in the audit stream.
+
+Deterministic: the same seed file and labels give the same training set in the same order, the
+same fits (fixed random states) and the same artifact bytes (service.learning.training saves canonically).
+
+The CPU-bound part (`challenge`) is a plain function of picklable inputs, so the scheduled
+retraining (`schedule_loop`) runs it in a worker process and the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from service import tasks as background
+from service.learning import training
+from service.review import labels
+from service.review.labels import Example
+from service.settings import Settings
+from service.spam import registry
+from service.store.keys import Keys
+from service.store.scripts import Scripts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The promotion gate: how much worse a challenger may be (0 = not worse at all)."""
+
+    fpr: float = 0.01
+    margin_f1: float = 0.0
+    margin_recall: float = 0.0
+    holdout_share: float = 0.2
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Policy:
+        return cls(s.retrain_fpr, s.retrain_margin_f1, s.retrain_margin_recall, s.retrain_holdout_share)
+
+
+Until = tuple[int, str]  # (at_ms, comment_id): the newest decision a model learned from
+
+
+@dataclass
+class Dataset:
+    train: training.Labelled
+    holdout: training.Labelled
+    #: the held-out decisions, added to `train` when a challenger is refit for promotion
+    held_decisions: training.Labelled
+    counts: dict[str, int]
+    data_sha256: str
+    train_until: Until | None
+    all_until: Until | None
+
+
+def _until(examples: Sequence[Example]) -> Until | None:
+    return max(((e.at_ms, e.comment_id) for e in examples), default=None)
+
+
+def seen_until(card: dict[str, Any] | None) -> Until | None:
+    """The newest decision a model learned from, from its card (None: no decisions, e.g. the shipped model)."""
+    value = ((card or {}).get("data") or {}).get("labels_until")
+    if isinstance(value, list) and len(value) == 2:
+        return int(value[0]), str(value[1])
+    return None
+
+
+def split_by_time(
+    examples: Sequence[Example], share: float, seen: Until | None = None
+) -> tuple[list[Example], list[Example]]:
+    """(train, held out): the newest `share` of the binary decisions newer than `seen` is held out
+    (none when fewer than 10 are new: the seed test split alone judges); the rest is for training.
+    A held-out part with one class only is extended back, within the new decisions, to the newest
+    decision of the other class: a gate needs both to judge on."""
+    binary = sorted((e for e in examples if e.is_binary), key=lambda e: (e.at_ms, e.comment_id))
+    unseen = sum(1 for e in binary if seen is None or (e.at_ms, e.comment_id) > seen)
+    n_hold = round(unseen * share) if unseen >= 10 else 0
+    if n_hold:
+        held_classes = {e.y for e in binary[len(binary) - n_hold :]}
+        for back in range(n_hold + 1, unseen + 1):
+            if len(held_classes) == 2:
+                break
+            if binary[-back].y not in held_classes:
+                n_hold = back
+                held_classes.add(binary[-back].y)
+    cut = len(binary) - n_hold
+    return binary[:cut], binary[cut:]
+
+
+def _labelled(examples: Sequence[Example]) -> training.Labelled:
+    return training.Labelled([e.record() for e in examples], np.asarray([e.y for e in examples], dtype=int))
+
+
+def _concat(a: training.Labelled, b: training.Labelled) -> training.Labelled:
+    return training.Labelled(a.rows + b.rows, np.concatenate([a.y, b.y]).astype(int))
+
+
+def build_dataset(seed: Path | None, examples: Sequence[Example], share: float, seen: Until | None = None) -> Dataset:
+    """Training and held-out data, in a fixed order (seed file order, then decisions by time)."""
+    empty = training.Labelled([], np.zeros(0, dtype=int))
+    seed_train = training.load_corpus(seed, "train") if seed else empty
+    seed_test = training.load_corpus(seed, "test") if seed else empty
+    older, newest = split_by_time(examples, share, seen)
+    digest = hashlib.sha256()
+    digest.update((training.file_sha256(seed) if seed else "no-seed").encode())
+    for e in [*older, *newest]:
+        digest.update(f"\n{e.comment_id}\t{e.label}\t{e.at_ms}".encode())
+    digest.update(f"\nheld out {len(newest)}".encode())
+    return Dataset(
+        train=_concat(seed_train, _labelled(older)),
+        holdout=_concat(_labelled(newest), seed_test),
+        held_decisions=_labelled(newest),
+        counts={
+            "seed_train": len(seed_train),
+            "seed_test": len(seed_test),
+            "labels_train": len(older),
+            "labels_holdout": len(newest),
+            "labels_other": sum(1 for e in examples if not e.is_binary),
+        },
+        data_sha256=digest.hexdigest(),
+        train_until=_until(older),
+        all_until=_until([*older, *newest]),
+    )
+
+
+def recall_at_fpr(y: npt.NDArray[np.int_], proba: npt.NDArray[np.float64], fpr: float) -> float:
+    """Share of spam scored above the strictest threshold that flags at most `fpr` of ham."""
+    spam, ham = proba[y == 1], np.sort(proba[y == 0])[::-1]
+    if not len(spam):
+        return float("nan")
+    k = int(np.floor(fpr * len(ham)))
+    if k >= len(ham):
+        return 1.0
+    return float((spam > ham[k]).mean())
+
+
+def evaluate(
+    y: npt.NDArray[np.int_], proba: npt.NDArray[np.float64], thresholds: dict[str, float], fpr: float
+) -> dict[str, Any]:
+    m = training.metrics(y, proba, thresholds)
+    m["recall_at_fpr"] = recall_at_fpr(y, proba, fpr)
+    m["fpr"] = fpr
+    return m
+
+
+@dataclass
+class Gate:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def gate(current: dict[str, Any] | None, challenger: dict[str, Any], policy: Policy) -> Gate:
+    """Not worse on macro-F1 and on spam recall at the configured false-positive rate."""
+    if current is None:
+        return Gate(True, ["no current model could be evaluated"])
+    reasons: list[str] = []
+    ok = True
+    for key, margin, label in (
+        ("macro_f1", policy.margin_f1, "macro-F1"),
+        ("recall_at_fpr", policy.margin_recall, f"spam recall at FPR {policy.fpr:g}"),
+    ):
+        c, n = float(current[key]), float(challenger[key])
+        if np.isnan(n) or (not np.isnan(c) and n < c - margin - 1e-12):
+            ok = False
+            reasons.append(f"{label} {n:.4f} is worse than the current {c:.4f} (margin {margin:g})")
+        else:
+            reasons.append(f"{label} {n:.4f} vs current {c:.4f}: not worse (margin {margin:g})")
+    return Gate(ok, reasons)
+
+
+@dataclass
+class Challenge:
+    """What `challenge` produced: the artifact on disk (the refit when `refit`), both models'
+    held-out metrics (of the challenger as judged, before any refit), the gate."""
+
+    artifact: Path
+    card: dict[str, Any]
+    current_version: str | None
+    current: dict[str, Any] | None
+    challenger: dict[str, Any]
+    gate: Gate
+    counts: dict[str, int]
+    report: Path | None
+    refit: bool = False
+
+
+def challenge(
+    dataset: Dataset,
+    current_artifact: Path | None,
+    out_dir: Path,
+    policy: Policy,
+    report: Path | None = None,
+    refit: str = "passed",
+) -> Challenge:
+    """Train the challenger, score both models on the held-out data, apply the gate (CPU-bound, sync).
+
+    `refit`: when to refit the challenger with the held-out decisions for promotion: "passed"
+    (if the gate passed), "always" (a forced promotion) or "never" (a dry run)."""
+    from service.spam.model import SpamModel
+
+    if len(dataset.holdout) == 0 or len(set(dataset.holdout.y.tolist())) < 2:
+        raise ValueError(
+            "held-out data needs both ham and spam: label more comments (new since the current model), "
+            "or keep the seed corpus"
+        )
+    fitted = training.fit(dataset.train, progress=False)
+    y = dataset.holdout.y
+    ch_proba = training.predict_proba(fitted.model, dataset.holdout, progress=False)
+    ch_metrics = evaluate(y, ch_proba, fitted.thresholds, policy.fpr)
+    cur_metrics: dict[str, Any] | None = None
+    cur_version: str | None = None
+    unusable = ""
+    if current_artifact is not None:
+        try:
+            current = SpamModel.load(current_artifact)
+            cur_version = current.version
+            cur_metrics = evaluate(y, current.probabilities(dataset.holdout.rows), current.thresholds, policy.fpr)
+        except Exception as exc:  # a current model that cannot score is no bar to clear; say so
+            log.warning("the current model %s could not be evaluated: %r", cur_version or current_artifact, exc)
+            unusable = f"the current model could not be evaluated ({type(exc).__name__}: {exc})"
+    decision = gate(cur_metrics, ch_metrics, policy)
+    if unusable:
+        decision.reasons = [unusable]
+    judged_thresholds = fitted.thresholds
+    until = dataset.train_until
+    do_refit = len(dataset.held_decisions) > 0 and (refit == "always" or (refit == "passed" and decision.passed))
+    if do_refit:
+        fitted = training.fit(_concat(dataset.train, dataset.held_decisions), progress=False)
+        until = dataset.all_until
+    artifact = out_dir / registry.ARTIFACT_NAME
+    counts = dict(dataset.counts)
+    card = training.save(
+        fitted,
+        artifact,
+        data_sha256=dataset.data_sha256,
+        test=None,
+        extra={
+            "data": {
+                **counts,
+                "source": "seed corpus + moderators' labels",
+                "labels_until": list(until) if until else None,
+                "refit_with_holdout": do_refit,
+            },
+            "retraining": {
+                "holdout": "newest decisions the current model had not learned from + seed test split",
+                "challenger": ch_metrics,
+                "current": cur_metrics,
+                "current_version": cur_version,
+                "policy": policy.__dict__,
+                "gate": {"passed": decision.passed, "reasons": decision.reasons},
+                "refit": "after the gate, with the held-out decisions" if do_refit else "no",
+            },
+        },
+    )
+    if report is not None:
+        sections = [(f"current {cur_version}", cur_metrics)] if cur_metrics else []
+        sections.append(("challenger (as judged)", ch_metrics))
+        training.write_report(
+            report,
+            title=f"Retraining: challenger {card['version']} vs current {cur_version or '(none)'}",
+            sections=sections,
+            thresholds=judged_thresholds,
+            y=y,
+            proba=ch_proba,
+            notes=[
+                "Held-out data: " + f"{counts['labels_holdout']} newest decisions the current model had not "
+                f"learned from + {counts['seed_test']} seed test examples; the challenger was trained on "
+                f"{counts['seed_train']} seed + {counts['labels_train']} older decisions.",
+                f"Spam recall at FPR {policy.fpr:g}: current "
+                + (f"{cur_metrics['recall_at_fpr']:.4f}" if cur_metrics else "n/a")
+                + f", challenger {ch_metrics['recall_at_fpr']:.4f}.",
+                "Gate: " + ("PASSED" if decision.passed else "FAILED") + " — " + "; ".join(decision.reasons) + ".",
+                (
+                    f"{card['version']} is the challenger refit with the {counts['labels_holdout']} held-out "
+                    "decisions as well (the seed test split is never trained on)."
+                    if do_refit
+                    else f"{card['version']} is the challenger as judged."
+                ),
+            ],
+        )
+    return Challenge(artifact, card, cur_version, cur_metrics, ch_metrics, decision, counts, report, do_refit)
+
+
+# --------------------------------------------------------------------------- the whole run
+@dataclass
+class Outcome:
+    challenge: Challenge
+    promoted: bool
+    forced: bool
+    dry_run: bool
+
+
+async def current_artifact(redis: Redis, keys: Keys, settings: Settings) -> Path | None:
+    """The artifact the service scores with: the registry's current version, else the shipped file."""
+    version = await registry.current(redis, keys)
+    if version is not None:
+        return await registry.fetch(redis, keys, version, registry.cache_dir_for(settings.data_dir))
+    path = Path(settings.model_path)
+    return path if await asyncio.to_thread(path.exists) else None
+
+
+async def retrain(
+    redis: Redis,
+    keys: Keys,
+    settings: Settings,
+    *,
+    seed: Path | None = training.DEFAULT_CORPUS,
+    dry_run: bool = False,
+    force: bool = False,
+    by: str = "cli",
+    report: Path | None = None,
+    executor: ProcessPoolExecutor | None = None,
+) -> Outcome:
+    """Read labels, train and judge a challenger; register and promote it unless told otherwise."""
+    policy = Policy.from_settings(settings)
+    examples = await labels.read_all(redis, keys)
+    n_labels = await labels.count(redis, keys)
+    current = await current_artifact(redis, keys, settings)
+    current_card = await asyncio.to_thread(_card_of, current)
+    dataset = build_dataset(seed, examples, policy.holdout_share, seen_until(current_card))
+    out_dir = Path(tempfile.mkdtemp(prefix="challenger-", dir=_ensure(settings.data_dir / "retrain")))
+    loop = asyncio.get_running_loop()
+    refit = "never" if dry_run else "always" if force else "passed"
+    result = await loop.run_in_executor(executor, challenge, dataset, current, out_dir, policy, report, refit)
+    promoted = False
+    if not dry_run:
+        card = await registry.put(redis, keys, result.artifact)
+        version = str(card["version"])
+        await asyncio.to_thread(shutil.rmtree, out_dir, True)  # the registry holds it now
+        await redis.set(keys.labels_seen(), n_labels)
+        await registry.audit(
+            redis,
+            keys,
+            "retrained",
+            by,
+            version=version,
+            gate="passed" if result.gate.passed else "failed",
+            reasons="; ".join(result.gate.reasons),
+            current=result.current_version or "",
+            refit="with the held-out decisions" if result.refit else "no",
+            data=json.dumps(result.counts, sort_keys=True),
+        )
+        if result.gate.passed or force:
+            already = await registry.current(redis, keys) == version
+            if not already:
+                reason = (
+                    "passed the gate"
+                    if result.gate.passed
+                    else "FORCED past a failed gate: " + "; ".join(result.gate.reasons)
+                )
+                await registry.promote(redis, keys, version, by, reason, forced=force and not result.gate.passed)
+            promoted = True
+    return Outcome(result, promoted, force and not result.gate.passed and promoted, dry_run)
+
+
+def _card_of(artifact: Path | None) -> dict[str, Any] | None:
+    """The card beside an artifact, or None (unreadable cards are the loader's business, not ours)."""
+    from service.spam.model import ModelLoadError, read_card
+
+    if artifact is None:
+        return None
+    try:
+        return read_card(artifact)
+    except ModelLoadError:
+        return None
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --------------------------------------------------------------------------- the N-labels schedule
+async def schedule_loop(
+    redis: Redis, keys: Keys, settings: Settings, bg: background.Background, seed: Path | None = training.DEFAULT_CORPUS
+) -> None:
+    """Retrain when `retrain_every_labels` new labels arrived; one replica at a time (a lock with a
+    TTL), training in a worker process. Never on the request path; errors are logged, never fatal."""
+    every = settings.retrain_every_labels
+    lock_ttl = 3600
+    scripts = Scripts(redis)
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+    try:
+        while await bg.pause(settings.retrain_check_seconds):
+            try:
+                n = await labels.count(redis, keys)
+                seen = int(await redis.get(keys.labels_seen()) or 0)
+                if n - seen < every:
+                    continue
+                token = f"{time.time()}"
+                if not await redis.set(keys.retrain_lock(), token, nx=True, ex=lock_ttl):
+                    continue
+                try:
+                    # A stop drops a training in flight (its labels stay new for the next check).
+                    finished, out = await bg.unless_stopped(
+                        retrain(redis, keys, settings, seed=seed, by="schedule", executor=pool)
+                    )
+                    if not finished or out is None:
+                        break
+                    log.info(
+                        "scheduled retraining: challenger %s %s",
+                        out.challenge.card["version"],
+                        "promoted" if out.promoted else "not promoted: " + "; ".join(out.challenge.gate.reasons),
+                    )
+                finally:
+                    # Shielded: a stop cancels repeatedly, and a lock left behind would hold off
+                    # every replica's retraining for an hour.
+                    await asyncio.shield(scripts.lock_release(redis, keys.retrain_lock(), token))
+            except (RedisError, ValueError, OSError) as exc:
+                log.warning("scheduled retraining skipped: %s", exc)
+    finally:
+        # Not `with`: its shutdown waits, with the event loop blocked, for a training in flight
+        # (half a minute on the full corpus). That training is dropped instead; the labels it
+        # would have used are still new at the next check.
+        background.terminate_pool(pool)

@@ -1,0 +1,1 @@
+"""The review queue: its state machine, moderators, bans, retention, events, undo, portals."""

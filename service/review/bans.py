@@ -1,0 +1,149 @@
+"""Bans: an admin stops a client address (exact, its IPv4 /24 or IPv6 /64) or a phone number from
+submitting, for a while. A banned submission gets the same generic 403 whatever matched, so a
+spammer learns nothing about what was banned.
+
+Phones are stored only as an HMAC under the service secret (a leaked ban list reveals no
+numbers); each ban is a key with a TTL, so it lifts itself, plus an index entry for listing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from redis.asyncio import Redis
+
+from service import errors
+from service.store.keys import Keys
+
+MAX_TTL_S = 365 * 86400
+
+
+class BanKind(StrEnum):
+    CLIENT = "client"
+    PHONE = "phone"
+
+
+class Banned(errors.Forbidden):
+    """Generic on purpose: the message never says what matched."""
+
+    code = "forbidden"
+
+    def __init__(self) -> None:
+        super().__init__("this submission is not allowed")
+
+
+class BanNotFound(errors.NotFound):
+    code = "ban_not_found"
+
+
+@dataclass(frozen=True)
+class Ban:
+    kind: BanKind
+    value: str  # an address, a network (a.b.c.0/24, x::/64) or a phone HMAC
+    reason: str
+    by: str
+    created_at_ms: int
+    expires_at_ms: int
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "value": self.value,
+            "reason": self.reason,
+            "by": self.by,
+            "created_at_ms": self.created_at_ms,
+            "expires_at_ms": self.expires_at_ms,
+        }
+
+
+def phone_hash(secret: bytes, phone: str) -> str:
+    return hmac.new(secret, phone.strip().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def normalise_client(value: str) -> str:
+    """An exact address, or a /24 (IPv4) or /64 (IPv6) network; anything else is a BadRequest."""
+    try:
+        if "/" not in value:
+            return str(ipaddress.ip_address(value.strip()))
+        net = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise errors.BadRequest("expected an IP address or a /24 or /64 network", code="invalid_ban") from None
+    allowed = 24 if net.version == 4 else 64
+    if net.prefixlen != allowed:
+        raise errors.BadRequest(f"networks are banned as /{allowed} for IPv{net.version}", code="invalid_ban")
+    return str(net)
+
+
+def client_candidates(client: str) -> list[str]:
+    """What a ban on this client could be keyed by: the address and its /24 or /64."""
+    try:
+        ip = ipaddress.ip_address(client)
+    except ValueError:
+        return [client]
+    prefix = 24 if ip.version == 4 else 64
+    return [str(ip), str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))]
+
+
+async def add(redis: Redis, keys: Keys, kind: BanKind, value: str, ttl_s: int, by: str, reason: str = "") -> Ban:
+    """Ban `value` (already normalised or hashed) for `ttl_s` seconds; a second ban replaces the first."""
+    if not 1 <= ttl_s <= MAX_TTL_S:
+        raise errors.BadRequest(f"ttl_seconds must be 1-{MAX_TTL_S}", code="invalid_ban")
+    now = int(time.time() * 1000)
+    ban = Ban(kind, value, reason[:500], by, now, now + ttl_s * 1000)
+    body = json.dumps({"reason": ban.reason, "by": by, "created_at_ms": now, "expires_at_ms": ban.expires_at_ms})
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(keys.ban(kind, value), body, ex=ttl_s)
+        pipe.zadd(keys.bans_index(), {f"{kind.value}:{value}": ban.expires_at_ms})
+        await pipe.execute()
+    return ban
+
+
+async def remove(redis: Redis, keys: Keys, kind: BanKind, value: str) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.ban(kind, value))
+        pipe.zrem(keys.bans_index(), f"{kind.value}:{value}")
+        deleted, _ = await pipe.execute()
+    if not deleted:
+        raise BanNotFound("no such ban", kind=kind.value, value=value)
+
+
+async def list_active(redis: Redis, keys: Keys, limit: int = 1000) -> list[Ban]:
+    now = int(time.time() * 1000)
+    await redis.zremrangebyscore(keys.bans_index(), "-inf", now)  # lifted by their TTL already
+    members: Any = await redis.zrange(keys.bans_index(), 0, limit - 1)
+    out: list[Ban] = []
+    for member in members:
+        kind, _, value = member.partition(":")
+        raw = await redis.get(keys.ban(kind, value))
+        if raw is None:
+            continue
+        data = json.loads(raw)
+        out.append(Ban(BanKind(kind), value, data["reason"], data["by"], data["created_at_ms"], data["expires_at_ms"]))
+    return out
+
+
+async def check(redis: Redis, keys: Keys, secret: bytes, client: str, phone: str | None) -> None:
+    """Raise `Banned` when the client address, its network or the phone is banned (one round trip)."""
+    names = [keys.ban(BanKind.CLIENT, c) for c in client_candidates(client)]
+    if phone:
+        names.append(keys.ban(BanKind.PHONE, phone_hash(secret, phone)))
+    if await redis.exists(*names):
+        raise Banned()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def resolve_value(kind: BanKind, value: str, secret: bytes) -> str:
+    if kind is BanKind.CLIENT:
+        return normalise_client(value)
+    if len(value) == 32 and all(c in "0123456789abcdef" for c in value):
+        return value  # already a phone hash (from a listing)
+    return phone_hash(secret, value)

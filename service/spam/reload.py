@@ -1,0 +1,169 @@
+"""Switching models in a running service: promotions, rollbacks and shadow mode, without a restart.
+
+`ModelFollower` (started by the app after the model is loaded) loads the registry's current
+version at start-up (else the shipped file stays), then listens on `keys.model_channel()`.
+On a message it re-reads the registry (the source of truth: a message only says "look again"),
+loads the new artifact in a thread and `swap`s it into the scorer. A batch already taken
+finishes with the model it started with, so no request fails during the switch. Pub/sub drops
+messages while a replica is disconnected, so every replica also re-reads the registry every
+`RESYNC_S` seconds.
+
+Shadow mode: `ShadowingScorer` answers with the current model and, when a shadow version is set,
+scores the same input with the candidate in the background (its own micro-batches and thread),
+counting verdict agreement; the answer and its latency are unaffected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from service import tasks as background
+from service.metrics import Metrics
+from service.spam import registry
+from service.spam.model import SpamInput, SpamModel, SpamScore, SpamScorer, card_path
+from service.store.keys import Keys
+
+log = logging.getLogger(__name__)
+RESYNC_S = 30.0
+OUTCOMES = ("agree", "disagree", "error")
+
+
+class ShadowingScorer(SpamScorer):
+    """The app's scorer: the current model answers; a shadow candidate, if any, scores beside it."""
+
+    def __init__(self, model: SpamModel | None = None, metrics: Metrics | None = None, **kwargs: Any) -> None:
+        super().__init__(model, metrics=metrics, **kwargs)
+        self._shadow: SpamScorer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.shadow_counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+
+    @property
+    def shadow_version(self) -> str | None:
+        return self._shadow.version if self._shadow is not None else None
+
+    async def set_shadow(self, model: SpamModel | None) -> None:
+        """Start shadowing with `model` (counts restart from zero), or stop (None)."""
+        old, self._shadow = self._shadow, (SpamScorer(model) if model is not None else None)
+        self.shadow_counts = dict.fromkeys(OUTCOMES, 0)
+        if old is not None:
+            await old.close()
+
+    async def score(self, inp: SpamInput) -> SpamScore:
+        result = await super().score(inp)
+        shadow = self._shadow
+        if shadow is not None:
+            task = asyncio.get_running_loop().create_task(self._compare(shadow, inp, result))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return result
+
+    async def _compare(self, shadow: SpamScorer, inp: SpamInput, current: SpamScore) -> None:
+        try:
+            candidate = await shadow.score(inp)
+            outcome = "agree" if candidate.verdict == current.verdict else "disagree"
+        except Exception:  # the shadow must never matter to anyone but its counters
+            outcome = "error"
+        if shadow is not self._shadow:
+            return  # shadowing changed meanwhile: these counts belong to the old candidate
+        self.shadow_counts[outcome] += 1
+        if self._metrics is not None:
+            self._metrics.shadow.labels(outcome).inc()
+
+    async def drain_shadow(self) -> None:
+        """Wait for shadow scores still in flight (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def shadow_report(self) -> dict[str, Any]:
+        counts = dict(self.shadow_counts)
+        return {"version": self.shadow_version, **counts, "total": sum(counts.values())}
+
+    async def close(self) -> None:
+        await self.drain_shadow()
+        await super().close()
+        if self._shadow is not None:
+            await self._shadow.close()
+
+
+def _shipped_version(path: Path) -> str | None:
+    try:
+        return str(json.loads(card_path(path).read_text(encoding="utf-8")).get("version"))
+    except (OSError, ValueError):
+        return None
+
+
+class ModelFollower:
+    """Keeps one replica's scorer on the registry's current (and shadow) version."""
+
+    def __init__(
+        self, redis: Redis, keys: Keys, scorer: SpamScorer, model_path: Path, cache: Path, model_error: list[str]
+    ) -> None:
+        self._redis, self._keys, self._scorer = redis, keys, scorer
+        self._model_path, self._cache = model_path, cache
+        # Why the model is not ready (shared with readiness); cleared once a version loads.
+        self.model_error = model_error
+        self._lock = asyncio.Lock()
+
+    async def sync(self) -> dict[str, Any]:
+        """Make this replica score with the registry's current version (or the shipped file) and
+        shadow with its shadow version; what changed. A version that fails to load is logged and
+        skipped: the replica keeps the model it has."""
+        async with self._lock:
+            redis, keys, scorer, cache = self._redis, self._keys, self._scorer, self._cache
+            changed: dict[str, Any] = {}
+            wanted = await registry.current(redis, keys)
+            try:
+                if wanted is not None and wanted != scorer.version:
+                    scorer.swap(await registry.load(redis, keys, wanted, cache))
+                    changed["current"] = wanted
+                elif wanted is None:
+                    shipped = await asyncio.to_thread(_shipped_version, self._model_path)
+                    if shipped is not None and scorer.version is not None and shipped != scorer.version:
+                        scorer.swap(await asyncio.to_thread(SpamModel.load, self._model_path))
+                        changed["current"] = shipped
+                if changed:
+                    self.model_error.clear()
+                    log.info("now scoring with model %s", scorer.version)
+            except Exception as exc:  # a bad version must not take the replica down
+                log.error("could not switch to model %s: %s", wanted or "(shipped)", exc)
+                changed["error"] = str(exc)
+            if isinstance(scorer, ShadowingScorer):
+                shadow = await registry.shadow(redis, keys)
+                if shadow != scorer.shadow_version:
+                    try:
+                        await scorer.set_shadow(await registry.load(redis, keys, shadow, cache) if shadow else None)
+                        changed["shadow"] = shadow
+                    except Exception as exc:
+                        log.error("could not load shadow model %s: %s", shadow, exc)
+                        changed["error"] = str(exc)
+            return changed
+
+    async def follow(self, bg: background.Background) -> None:
+        """Follow the model channel; re-read the registry on every message and every RESYNC_S seconds."""
+        while bg.running:
+            try:
+                pubsub = self._redis.pubsub()
+                try:
+                    await pubsub.subscribe(self._keys.model_channel())
+                    await self.sync()  # whatever was announced while we were not listening
+                    loop = asyncio.get_running_loop()
+                    last = loop.time()
+                    while bg.running:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if message is not None or loop.time() - last >= RESYNC_S:
+                            await self.sync()
+                            last = loop.time()
+                finally:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except (RedisError, OSError) as exc:
+                log.warning("model channel lost (%s); retrying", type(exc).__name__)
+                await bg.pause(1.0)

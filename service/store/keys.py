@@ -1,0 +1,171 @@
+"""Every Redis key name, in one place.
+
+All keys live under one prefix. Keys that one Lua script touches together share a hash tag
+(`{p}`: the queue partition), so the same scripts run on Redis Cluster. Keys outside any
+partition carry their own tag so each stays a single-slot key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "duyet"
+    partitions: int = 1
+
+    # --- queue partitions ---
+    def partition_of(self, comment_id: str) -> int:
+        # Stable across processes (unlike hash()), so every replica agrees where a comment lives.
+        if self.partitions == 1:
+            return 0
+        return int(hashlib.blake2b(comment_id.encode(), digest_size=4).hexdigest(), 16) % self.partitions
+
+    def tag(self, partition: int) -> str:
+        return f"{self.prefix}:{{{partition}}}"
+
+    def comment(self, partition: int, comment_id: str) -> str:
+        """Hash: one comment, its scores, state and version."""
+        return f"{self.tag(partition)}:c:{comment_id}"
+
+    def pending(self, partition: int) -> str:
+        """Sorted set of pending comment ids, by priority."""
+        return f"{self.tag(partition)}:pending"
+
+    def claims(self, partition: int) -> str:
+        """Sorted set of claimed comment ids, by lease expiry (ms)."""
+        return f"{self.tag(partition)}:claims"
+
+    def decisions(self, partition: int) -> str:
+        """Stream: append-only audit of every state change."""
+        return f"{self.tag(partition)}:decisions"
+
+    def labels(self, partition: int) -> str:
+        """Stream: one labelled example per decision (text, label, moderator, model score), no personal data.
+        Written by the decide script, never erased by retention."""
+        return f"{self.tag(partition)}:labels"
+
+    def idempotency(self, partition: int, client_key: str) -> str:
+        """String: the answer given to one Idempotency-Key (kept in the comment's partition)."""
+        return f"{self.tag(partition)}:idem:{client_key}"
+
+    def comment_prefix(self, partition: int) -> str:
+        """What `comment()` puts before the id: scripts that walk a zset build hash keys from it."""
+        return f"{self.tag(partition)}:c:"
+
+    def open(self, partition: int) -> str:
+        """Sorted set of undecided (pending or claimed) comment ids, by submission time (ms): 'oldest first'."""
+        return f"{self.tag(partition)}:open"
+
+    def decided(self, partition: int, state: str) -> str:
+        """Sorted set of 'approved' or 'rejected' comment ids, by decision time (ms)."""
+        return f"{self.tag(partition)}:{state}"
+
+    def pii(self, partition: int) -> str:
+        """Sorted set of decided comments that still hold personal data, by decision time (ms): retention's to-do."""
+        return f"{self.tag(partition)}:pii"
+
+    def article_approved(self, partition: int, article_id: str) -> str:
+        """Sorted set of one article's approved comment ids, by approval time (ms): the public listing."""
+        return f"{self.tag(partition)}:article:{article_id}:approved"
+
+    # --- moderators and bans: one tag each, so MULTI/EXISTS span their keys ---
+    def moderators(self) -> str:
+        """Hash: moderator name -> JSON account (role, token hash, password hash, created_at)."""
+        return f"{self.prefix}:{{mods}}:accounts"
+
+    def moderator_tokens(self) -> str:
+        """Hash: sha256 of a token -> moderator name (tokens themselves are never stored)."""
+        return f"{self.prefix}:{{mods}}:tokens"
+
+    def ban(self, kind: str, value: str) -> str:
+        """String with a TTL: one ban ('client' address or network, or 'phone' hash) -> JSON details."""
+        return f"{self.prefix}:{{bans}}:{kind}:{value}"
+
+    def bans_index(self) -> str:
+        """Sorted set of ban keys' suffixes ('kind:value'), by expiry (ms): the admin's list."""
+        return f"{self.prefix}:{{bans}}:index"
+
+    # --- portals: server-to-server API keys; one tag, like moderators ---
+    def portals(self) -> str:
+        """Hash: portal name -> JSON account (key sha256, created_at)."""
+        return f"{self.prefix}:{{portals}}:accounts"
+
+    def portal_keys(self) -> str:
+        """Hash: sha256 of a portal API key -> portal name (keys themselves are never stored)."""
+        return f"{self.prefix}:{{portals}}:keys"
+
+    # --- captchas: one tag per captcha, so verify-and-consume is a single-key script ---
+    def captcha(self, captcha_id: str) -> str:
+        """Hash with the captcha's TTL: 'h' (HMAC of the answer), 'png', 'wav:<lang>' (rendered on demand)."""
+        return f"{self.prefix}:{{cap:{captcha_id}}}"
+
+    def captcha_pool(self, variant: str) -> str:
+        """List of pooled captcha seals ('<created unix time>:<seal>', oldest first; each captcha already
+        stored under `pooled_captcha(seal)`); `variant` fingerprints size, length, test code, secret."""
+        return f"{self.prefix}:{{cappool}}:{variant}"
+
+    def pooled_captcha(self, seal: str) -> str:
+        """A pre-rendered captcha, as `captcha` holds one. It shares the pool's tag so that one script
+        can check and start the TTLs of every captcha a process takes (in a Cluster the pool and its
+        captchas, ~11 KB each, sit on one node)."""
+        return f"{self.prefix}:{{cappool}}:cap:{seal}"
+
+    # --- single-key families ---
+    def ratelimit(self, bucket: str, subject: str) -> str:
+        return f"{self.prefix}:rl:{{{bucket}:{subject}}}"
+
+    def repeat(self, digest: str) -> str:
+        """String with TTL: the first comment id of one (client, normalised content) pair.
+
+        `digest` is a keyed hash of both, so no client address appears in key names."""
+        return f"{self.prefix}:repeat:{{{digest}}}"
+
+    def events_channel(self) -> str:
+        """Pub/sub channel of queue changes, for live UIs."""
+        return f"{self.prefix}:events"
+
+    def model_channel(self) -> str:
+        """Pub/sub channel announcing a promoted model."""
+        return f"{self.prefix}:model"
+
+    # --- model registry: one tag, so a promotion is one MULTI ---
+    def model_artifact(self, version: str) -> str:
+        """String: one model version's skops artifact, base64 (every replica finds it without a shared disk)."""
+        return f"{self.prefix}:{{models}}:artifact:{version}"
+
+    def model_cards(self) -> str:
+        """Hash: model version -> its card (JSON)."""
+        return f"{self.prefix}:{{models}}:cards"
+
+    def model_current(self) -> str:
+        """String: the version every replica should score with (absent: the shipped file)."""
+        return f"{self.prefix}:{{models}}:current"
+
+    def model_shadow(self) -> str:
+        """String: the candidate version scoring beside the current one (shadow mode)."""
+        return f"{self.prefix}:{{models}}:shadow"
+
+    def model_history(self) -> str:
+        """List: versions that were current before, newest first (what rollback returns to)."""
+        return f"{self.prefix}:{{models}}:history"
+
+    def model_audit(self) -> str:
+        """Stream: promotions, rollbacks, retraining runs and forced promotions, with who and why."""
+        return f"{self.prefix}:{{models}}:audit"
+
+    def labels_seen(self) -> str:
+        """String: labelled examples counted at the last retraining (the N-new-labels schedule)."""
+        return f"{self.prefix}:{{models}}:labels_seen"
+
+    def retrain_lock(self) -> str:
+        """String with a TTL: held by the one replica running a scheduled retraining."""
+        return f"{self.prefix}:{{models}}:retrain_lock"
+
+    def session(self, digest: str) -> str:
+        """Hash with a TTL: one moderator UI session (moderator, csrf token, created_at).
+
+        `digest` is the sha256 of the cookie value, so a copy of the store logs nobody in."""
+        return f"{self.prefix}:session:{{{digest}}}"
