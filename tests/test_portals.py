@@ -68,7 +68,7 @@ async def _captcha(client: Client, headers: dict[str, str]) -> int:
 async def test_a_valid_key_makes_the_passed_on_address_the_client(make_client: MakeClient, redis: Redis) -> None:
     """With a portal key, each reader address has its own rate limit (one captcha each here)."""
     client = await make_client(**FAST, captcha_issue_limit=1, captcha_test_code="TEST1")
-    _, key = await portals.add(redis, client.app[portals.appkeys.KEYS], "hanoi")  # type: ignore[index]
+    _, key = await portals.add(redis, client.app[appkeys.KEYS], "hanoi")  # type: ignore[index]
     reader_a = {portals.KEY_HEADER: key, portals.CLIENT_IP_HEADER: "203.0.113.7"}
     reader_b = {"Authorization": f"Bearer {key}", portals.CLIENT_IP_HEADER: "2001:db8::1"}
     assert await _captcha(client, reader_a) == 201
@@ -101,7 +101,7 @@ async def test_a_key_without_a_reader_address_is_refused(
 ) -> None:
     """A portal must pass one valid reader address, or its readers would share one rate limit."""
     client = await make_client(**FAST)
-    _, key = await portals.add(redis, client.app[portals.appkeys.KEYS], "hanoi")  # type: ignore[index]
+    _, key = await portals.add(redis, client.app[appkeys.KEYS], "hanoi")  # type: ignore[index]
     headers = {portals.KEY_HEADER: key}
     if address is not None:
         headers[portals.CLIENT_IP_HEADER] = address

@@ -341,6 +341,7 @@ async def test_shutdown_ends_open_event_streams(make_client: MakeClient, redis: 
 async def test_bans_block_submissions_checks(make_client: MakeClient, redis: Redis) -> None:
     """Admins ban a client network or a comment's phone; bans.check then refuses them; moderators get 403."""
     from service import errors
+    from service.http import appkeys
     from service.review import bans
 
     client = await make_client()
@@ -356,7 +357,7 @@ async def test_bans_block_submissions_checks(make_client: MakeClient, redis: Red
     assert (await client.post("/v1/bans", json=bad, headers=auth(admin))).status == 400
     listed = (await (await client.get("/v1/bans", headers=auth(admin))).json())["items"]
     assert {b["kind"] for b in listed} == {"client", "phone"}
-    secret = client.app[__import__("service.http.appkeys").appkeys.SETTINGS].secret_bytes  # type: ignore[index]
+    secret = client.app[appkeys.SETTINGS].secret_bytes  # type: ignore[index]
     with pytest.raises(errors.Forbidden):
         await bans.check(redis, K, secret, "198.51.100.77", None)
     with pytest.raises(errors.Forbidden):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import multiprocessing.connection
 import random
 from pathlib import Path
 from typing import Any
@@ -209,8 +210,10 @@ async def test_stopping_the_schedule_mid_training_drops_it_and_its_worker(redis:
         await bg.stop(within_s=30)
     assert task.done()
     for proc in workers:
-        await asyncio.to_thread(proc.join, 30)
-        assert not proc.is_alive()
+        # Its sentinel, not is_alive(): the pool's own thread may reap the process first, and then
+        # is_alive() says True forever (waitpid fails with ECHILD and the exit code stays unknown).
+        ended = await asyncio.to_thread(multiprocessing.connection.wait, [proc.sentinel], 30)
+        assert ended, f"the training worker {proc.pid} is still running"
     assert await registry.audit_log(redis, keys) == []
     assert await redis.get(keys.labels_seen()) is None
     for _ in range(100):  # the shielded release finishes on its own
