@@ -26,13 +26,14 @@ install-test: $(TSTAMP)
 run: $(STAMP)
 	$(BIN)/duyet serve $(ARGS)
 
-## The whole suite: lint, types, tests (real Valkey, real HTTP, real Chromium).
+## The whole suite: lint, architecture contracts, types, tests (real Valkey, real HTTP, real Chromium).
 test: $(TSTAMP) lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(TSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check service tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(TSTAMP)
 	$(BIN)/mypy service

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from service.http.app import create_app
 from service.settings import Settings, load, resolve
 from service.store import embedded
+from tests.clients import MakeClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -101,7 +102,7 @@ def make_client(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
     make_settings: Callable[..., Settings],
     redis: Redis,
-) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
+) -> MakeClient:
     """Start the real app (real Redis, the shipped model) and return an HTTP client for it."""
 
     async def factory(**overrides: Any) -> TestClient[Any, Any]:
@@ -112,5 +113,5 @@ def make_client(
 
 
 @pytest.fixture
-async def client(make_client: Callable[..., Awaitable[TestClient[Any, Any]]]) -> TestClient[Any, Any]:
+async def client(make_client: MakeClient) -> TestClient[Any, Any]:
     return await make_client()

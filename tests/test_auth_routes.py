@@ -4,17 +4,13 @@ refuse moderators (403). The walk covers whatever the router holds, so a new rou
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from service.store.keys import Keys
+from tests.clients import MakeClient
 from tests.queue_helpers import auth, token_for
-
-MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 # Routes anyone may call: (method or "*", path prefix). Add a public route here deliberately.
 PUBLIC: tuple[tuple[str, str], ...] = (

@@ -6,7 +6,6 @@ import asyncio
 import io
 import time
 import wave
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,9 +16,9 @@ from redis.asyncio import Redis
 from service.captcha.captchas import HOLD_S, Captchas, VerifyResult
 from service.captcha.render import ALPHABET
 from service.http import appkeys
+from tests.clients import MakeClient
 
 Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 CODE = "HK4M8"
 
 

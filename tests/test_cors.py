@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import pytest
 
+from tests.clients import MakeClient
 from tests.submission_helpers import Client
 
 PORTAL = "https://portal.example.vn"
-MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture

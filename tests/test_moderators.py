@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from service import errors
@@ -16,9 +13,9 @@ from service.commands import main as cli
 from service.review import moderators
 from service.review.moderators import Role
 from service.store.keys import Keys
+from tests.clients import MakeClient
 from tests.queue_helpers import auth
 
-MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 K = Keys()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -13,9 +12,9 @@ from service.commands import main as cli
 from service.http import appkeys
 from service.review import portals
 from service.store.keys import Keys
+from tests.clients import MakeClient
 
 Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 ARTICLE = "ha-noi/2019/07/hop-tac"
 # Nothing here is scored: without a model (the slowest part of start-up) captchas work all the same.
 FAST = {"model_path": "/nonexistent/spam-model.skops", "captcha_pool_target": 0, "captcha_render_workers": 1}

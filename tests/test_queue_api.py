@@ -6,7 +6,6 @@ import asyncio
 import json
 import random
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,9 +16,9 @@ from service.review import queue
 from service.review.moderators import Role
 from service.store.keys import Keys
 from service.store.scripts import Scripts
+from tests.clients import MakeClient
 from tests.queue_helpers import auth, enqueue_many, make_comment, token_for
 
-MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 K = Keys()
 
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import unicodedata
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from service.http import appkeys
 from service.review import bans, queue
+from tests.clients import MakeClient
 from tests.submission_helpers import ARTICLE, CODE, Client, comment, comment_count, new_captcha, stored
 from tests.test_spam_model import until
-
-MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture

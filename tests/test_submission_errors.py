@@ -14,12 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from redis.asyncio import Redis
 
-from service.http.app import MAX_BODY, create_app
+from service.http.app import create_app
+from service.http.web import MAX_BODY
 from service.settings import Settings
 from service.store import embedded
+from tests.clients import MakeClient
 from tests.submission_helpers import CODE, Client, comment, comment_count, new_captcha
 
-MakeClient = Callable[..., Awaitable[Client]]
 PORTAL = "https://portal.example.vn"
 PAGE = f"{PORTAL}/tin-tuc/bai-viet-123.html?ref=home#top"
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"

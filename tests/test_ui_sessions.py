@@ -18,9 +18,8 @@ from service.review import undo as review
 from service.settings import Settings
 from service.store.keys import Keys
 from service.store.scripts import Scripts
+from tests.clients import MakeClient
 from tests.queue_helpers import make_comment
-
-MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 def ui_app(settings: Settings) -> web.Application:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from service.http.views.portal import WIDGET_SOURCE
+from tests.clients import MakeClient
 
 Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 GZIP_BUDGET = 15 * 1024  # the budget for the widget, gzipped
 # These pages never score a comment: without a model (the slowest part of start-up) the app is
 # not ready for submissions but serves the widget and the demo all the same.

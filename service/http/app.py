@@ -20,7 +20,7 @@ from service.http.views import model as model_views
 from service.http.views import moderate as moderate_views
 from service.http.views import moderation as moderation_views
 from service.http.views import portal as portal_views
-from service.http.web import MIDDLEWARES, error_middleware
+from service.http.web import MAX_BODY, MIDDLEWARES, error_middleware
 from service.metrics import Metrics
 from service.settings import Settings
 from service.spam import registry, reload
@@ -31,7 +31,6 @@ from service.store.keys import Keys
 from service.store.scripts import Scripts
 
 log = logging.getLogger(__name__)
-MAX_BODY = 64 * 1024  # comments are at most a few KB; anything bigger is refused early (413)
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:

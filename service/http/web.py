@@ -22,6 +22,7 @@ from service.http import appkeys
 from service.http.clients import client_address, language
 
 log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024  # comments are at most a few KB; anything bigger is refused early (413)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 STATUS: dict[type[errors.DuyetError], int] = {

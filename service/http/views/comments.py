@@ -24,6 +24,7 @@ from service.comments import messages
 from service.comments import submission as comments
 from service.comments.validation import Rules, check_article_id, submission_model
 from service.http import appkeys, openapi
+from service.http.web import MAX_BODY
 from service.review import queue
 
 routes = web.RouteTableDef()
@@ -93,8 +94,6 @@ async def read_fields(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        from service.http.app import MAX_BODY  # app imports this module
-
         raise errors.PayloadTooLarge(messages.message("payload_too_large", lang, max=MAX_BODY)) from None
     try:
         text = body.decode("utf-8")
