@@ -47,11 +47,9 @@ from sklearn.metrics import f1_score
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.learning import (
-    retraining,
-    training,
-)
-from service.review import queue
+from service.learning import retraining, training
+from service.learning.corpus import Labelled, make_record
+from service.review import comment_ids, intake, states, transitions
 from service.settings import load, resolve
 from service.spam import registry
 from service.spam.model import SpamModel
@@ -97,12 +95,12 @@ def reference(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Oldest 70% by date train, newest 30% test: the model issue's pipeline, F1 of the spam class."""
     rows = [r for r in rows if not r.get("campaign")]  # dated comments only, like the published split
     cut = int(len(rows) * 0.7)
-    train = training.Labelled(
-        [training.make_record(r["author"], "", r["content"]) for r in rows[:cut]],
+    train = Labelled(
+        [make_record(r["author"], "", r["content"]) for r in rows[:cut]],
         np.asarray([r["y"] for r in rows[:cut]]),
     )
-    test = training.Labelled(
-        [training.make_record(r["author"], "", r["content"]) for r in rows[cut:]],
+    test = Labelled(
+        [make_record(r["author"], "", r["content"]) for r in rows[cut:]],
         np.asarray([r["y"] for r in rows[cut:]]),
     )
     fitted = training.fit(train, progress=False)
@@ -155,7 +153,7 @@ async def replay(rows: list[dict[str, Any]], url: str, data_dir: Path) -> list[d
     try:
         for start in range(0, len(rows), EVERY):
             window = rows[start : start + EVERY]
-            recs = [training.make_record(r["author"], "", r["content"]) for r in window]
+            recs = [make_record(r["author"], "", r["content"]) for r in window]
             y = np.asarray([r["y"] for r in window])
             try:
                 pred = (model.probabilities(recs) >= model.thresholds["spam"]).astype(int) if model else None
@@ -176,8 +174,8 @@ async def replay(rows: list[dict[str, Any]], url: str, data_dir: Path) -> list[d
             }
             # The moderators decide the window (the labels stream is written by the decide script).
             for r, rec in zip(window, recs, strict=True):
-                comment = queue.NewComment(
-                    id=queue.new_comment_id(),
+                comment = intake.NewComment(
+                    id=comment_ids.new_comment_id(),
                     article_id=r["video"],
                     name=rec[0],
                     phone=None,
@@ -193,10 +191,10 @@ async def replay(rows: list[dict[str, Any]], url: str, data_dir: Path) -> list[d
                     model_version=model.version if model else "",
                     signals={"had_markup": rec[3]},
                 )
-                cid, _ = await queue.enqueue(redis, keys, scripts, comment)
-                action = queue.Action.REJECT if r["y"] else queue.Action.APPROVE
-                reason = queue.RejectReason.SPAM if r["y"] else None
-                await queue.decide(redis, keys, scripts, cid, "sim-mod", 1, action, reason)
+                cid, _ = await intake.enqueue(redis, keys, scripts, comment)
+                action = states.Action.REJECT if r["y"] else states.Action.APPROVE
+                reason = states.RejectReason.SPAM if r["y"] else None
+                await transitions.decide(redis, keys, scripts, cid, "sim-mod", 1, action, reason)
             t0 = time.perf_counter()
             try:
                 out = await retraining.retrain(redis, keys, settings, seed=None, by="bench")
@@ -262,8 +260,8 @@ def main() -> int:
     videos = per_video()
     print(f"reference {ref}, per video {videos} in {time.perf_counter() - t0:.0f}s", flush=True)
     with tempfile.TemporaryDirectory(prefix="lc-") as tmp:
-        with embedded.running(Path(tmp) / "v") as url:
-            curve = asyncio.run(replay(rows, url, Path(tmp) / "data"))
+        with embedded.running(Path(tmp) / "v") as store:
+            curve = asyncio.run(replay(rows, store.url, Path(tmp) / "data"))
     OUT.mkdir(parents=True, exist_ok=True)
     result = {
         "n": len(rows),

@@ -41,6 +41,7 @@ from sklearn.model_selection import StratifiedKFold
 from tqdm import tqdm
 
 from service.learning import training
+from service.learning.corpus import Labelled, make_record, read_labelled
 
 DATA = ROOT.parent / "shared" / "data"
 YOUTUBE = {
@@ -58,7 +59,7 @@ SPLITS = {
 }
 
 
-def youtube_split(path: Path, split: str = "date") -> tuple[training.Labelled, training.Labelled]:
+def youtube_split(path: Path, split: str = "date") -> tuple[Labelled, Labelled]:
     with path.open(encoding="utf-8", newline="") as fh:
         items = list(csv.DictReader(fh))
     train_rows: list[dict[str, str]] = []
@@ -71,9 +72,9 @@ def youtube_split(path: Path, split: str = "date") -> tuple[training.Labelled, t
         train_rows += cls[:cut]
         test_rows += cls[cut:]
 
-    def labelled(rows: list[dict[str, str]]) -> training.Labelled:
-        return training.Labelled(
-            [training.make_record(r["AUTHOR"], "", r["CONTENT"]) for r in rows],
+    def labelled(rows: list[dict[str, str]]) -> Labelled:
+        return Labelled(
+            [make_record(r["AUTHOR"], "", r["CONTENT"]) for r in rows],
             np.asarray([int(r["CLASS"]) for r in rows], dtype=int),
         )
 
@@ -103,7 +104,7 @@ def run_youtube(split: str) -> list[dict[str, object]]:
 
 
 def run_sms() -> dict[str, object]:
-    data = training.read_labelled(
+    data = read_labelled(
         DATA / "sms-spam-collection" / "SMSSpamCollection",
         fmt="tsv",
         no_header=True,

@@ -28,10 +28,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from service.http.app import create_app
-from service.review import (
-    moderators,
-    queue,
-)
+from service.review import comment_ids, intake, moderators, states, transitions
 from service.settings import load, resolve
 from service.store import embedded
 from service.store.keys import Keys
@@ -43,10 +40,10 @@ TEXT = (
 )
 
 
-def comment(i: int) -> queue.NewComment:
+def comment(i: int) -> intake.NewComment:
     content = (TEXT * 4)[:500]
-    return queue.NewComment(
-        id=queue.new_comment_id(),
+    return intake.NewComment(
+        id=comment_ids.new_comment_id(),
         article_id=f"article-{i % 50}",
         name="Nguyễn Văn An",
         phone="+84912345678",
@@ -72,7 +69,7 @@ async def fill(redis: Redis, keys: Keys, n: int) -> float:
 
     async def one(i: int) -> None:
         async with sem:
-            await queue.enqueue(redis, keys, scripts, comment(i))
+            await intake.enqueue(redis, keys, scripts, comment(i))
 
     await asyncio.gather(*(one(i) for i in range(n)))
     return n / (time.perf_counter() - started)
@@ -98,11 +95,11 @@ async def store_layer(redis: Redis, keys: Keys, n: int, workers: int) -> float:
     async def work(name: str) -> int:
         done = 0
         while True:
-            claims, _ = await queue.claim(redis, keys, scripts, name, 1, 300_000)
+            claims, _ = await transitions.claim(redis, keys, scripts, name, 1, 300_000)
             if not claims:
                 return done
             c = claims[0]
-            await queue.decide(redis, keys, scripts, c.id, name, c.version, queue.Action.APPROVE)
+            await transitions.decide(redis, keys, scripts, c.id, name, c.version, states.Action.APPROVE)
             done += 1
 
     started = time.perf_counter()

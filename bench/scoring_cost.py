@@ -31,8 +31,9 @@ import asyncio
 import statistics
 import time
 
-from service.learning import training
-from service.spam.model import SpamInput, SpamModel, SpamScorer
+from service.learning.corpus import load_corpus
+from service.spam.model import SpamInput, SpamModel
+from service.spam.scorer import SpamScorer
 
 
 def pct(values: list[float], q: float) -> float:
@@ -117,7 +118,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="repeat the amortised runs, keep the best")
     args = parser.parse_args()
     model = SpamModel.load(args.model)
-    data = training.load_corpus(ROOT / "models" / "seed_corpus.jsonl")
+    data = load_corpus(ROOT / "models" / "seed_corpus.jsonl")
     inputs = [SpamInput(n, t, c, had_markup=m) for n, t, c, m in data.rows]
     chars = statistics.mean(len(i.title) + len(i.content) for i in inputs)
     print(f"model {model.version}; {len(inputs)} comments, mean {chars:.0f} characters (title + content)")

@@ -15,16 +15,26 @@ import secrets
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 log = logging.getLogger(__name__)
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_MODEL = PACKAGE_ROOT.parent / "models" / "spam-model.skops"
-# Env vars read without the DUYET_ prefix, because that is what every Redis tool calls them.
-UNPREFIXED = {"redis_url": "REDIS_URL"}
+PREFIX = "DUYET_"
+# A comma-separated list in the environment (not JSON, which pydantic-settings expects by default).
+CsvList = Annotated[tuple[str, ...], NoDecode]
 
 
 class Env(StrEnum):
@@ -41,8 +51,10 @@ class SettingsError(Exception):
     """A setting has an invalid value; the message names the variable and what it accepts."""
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_ignore_empty=True, frozen=True, extra="forbid", validate_by_name=True
+    )
 
     # --- process ---
     env: Env = Field(Env.DEVELOPMENT, description="'development' or 'production'")
@@ -55,7 +67,10 @@ class Settings(BaseModel):
     shutdown_timeout: float = Field(10.0, gt=0, le=300, description="seconds to finish in-flight requests")
 
     # --- storage ---
-    redis_url: str | None = Field(None, description="redis://, rediss://, unix:// or redis+sentinel:// URL")
+    # Unprefixed, because that is what every Redis tool calls it.
+    redis_url: str | None = Field(
+        None, validation_alias="REDIS_URL", description="redis://, rediss://, unix:// or redis+sentinel:// URL"
+    )
     redis_cluster: bool = Field(False, description="true to talk to a Redis Cluster")
     redis_timeout: float = Field(1.0, gt=0, le=30, description="seconds for one Redis command")
     data_dir: Path = Field(Path("data"), description="a writable directory")
@@ -64,8 +79,8 @@ class Settings(BaseModel):
 
     # --- security ---
     secret_key: str | None = Field(None, min_length=32, description="a random string of at least 32 characters")
-    cors_origins: tuple[str, ...] = Field((), description="comma-separated origins, e.g. https://portal.vn")
-    trusted_proxies: tuple[str, ...] = Field((), description="comma-separated IP addresses or CIDR networks")
+    cors_origins: CsvList = Field((), description="comma-separated origins, e.g. https://portal.vn")
+    trusted_proxies: CsvList = Field((), description="comma-separated IP addresses or CIDR networks")
 
     # --- model ---
     model_path: Path = Field(DEFAULT_MODEL, description="a path to a .skops model artifact")
@@ -126,6 +141,18 @@ class Settings(BaseModel):
     login_limit: int = Field(10, ge=0, description="log-in attempts per client and per name per window (0: none)")
     login_window: int = Field(300, ge=1, le=86400, description="seconds, 1-86400")
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what `load` is given: the environment it is passed (tests pass their own), no .env file.
+        return (init_settings,)
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
@@ -176,37 +203,42 @@ class Settings(BaseModel):
         return f"http://{host}:{self.port}"
 
 
+class EnvironSource(EnvSettingsSource):
+    """The DUYET_* variables (and REDIS_URL) of a given mapping rather than always os.environ."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        super().__init__(Settings)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self.environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
 def env_name(field: str) -> str:
-    return UNPREFIXED.get(field, f"DUYET_{field.upper()}")
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else f"{PREFIX}{field.upper()}"
 
 
-def _describe(field: str) -> str:
-    info = Settings.model_fields[field]
-    return info.description or "a valid value"
+ENV_NAMES = {env_name(f): f for f in Settings.model_fields}
 
 
 def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from the environment, then CLI overrides (None means "not given")."""
     environ = os.environ if environ is None else environ
-    raw: dict[str, Any] = {}
-    known = {env_name(f) for f in Settings.model_fields}
-    for name in sorted(k for k in environ if k.startswith("DUYET_") and k not in known):
+    # pydantic-settings skips unknown variables silently; a misspelt one should be heard of.
+    for name in sorted(k for k in environ if k.startswith(PREFIX) and k not in ENV_NAMES):
         log.warning("unknown setting %s ignored", name)
-    for field in Settings.model_fields:
-        value = environ.get(env_name(field))
-        if value not in (None, ""):
-            raw[field] = value
-    raw.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings.model_validate(raw)
+        return Settings(**{**EnvironSource(environ)(), **InitSettingsSource(Settings, given)()})
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "?"
-        given = raw.get(field, "")
-        shown = "<hidden>" if field == "secret_key" else repr(given)
-        raise SettingsError(
-            f"{env_name(field)}={shown} is invalid: expected {_describe(field)} ({err['msg']})"
-        ) from None
+        field = ENV_NAMES.get(str(err["loc"][0]), str(err["loc"][0]))  # every check is a field's own
+        info = Settings.model_fields.get(field)
+        name = env_name(field) if info else field
+        shown = "<hidden>" if field == "secret_key" else repr(err["input"])
+        expected = info.description if info and info.description else "a valid value"
+        raise SettingsError(f"{name}={shown} is invalid: expected {expected} ({err['msg']})") from None
 
 
 def resolve(settings: Settings) -> Settings:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -108,8 +110,28 @@ async def stop_pool(executor: ProcessPoolExecutor, started: Iterable[Any], withi
         terminate_pool(executor)
 
 
+class WorkerPool(ProcessPoolExecutor):
+    """A process pool that knows its worker processes, so they can be terminated: the standard
+    pool keeps them private. `start_method` is a `multiprocessing` one ("spawn", "forkserver")."""
+
+    def __init__(self, max_workers: int, start_method: str, **kwargs: Any) -> None:
+        self.workers: list[BaseProcess] = []
+        base: Any = multiprocessing.get_context(start_method)
+        context: Any = type(base)()  # a context of its own: the shared one is left as it is
+
+        def process(*args: Any, **kw: Any) -> BaseProcess:
+            proc: BaseProcess = base.Process(*args, **kw)
+            self.workers.append(proc)
+            return proc
+
+        context.Process = process
+        super().__init__(max_workers, mp_context=context, **kwargs)
+
+
 def terminate_pool(executor: ProcessPoolExecutor) -> None:
-    """Kill a pool's workers now, work in flight included, and shut it down without waiting."""
-    for proc in list((getattr(executor, "_processes", None) or {}).values()):
-        proc.terminate()
+    """Kill a pool's workers now, work in flight included, and shut it down without waiting.
+    Only a `WorkerPool` knows its workers; any other pool is just shut down."""
+    for proc in executor.workers if isinstance(executor, WorkerPool) else ():
+        if proc.is_alive():
+            proc.terminate()
     executor.shutdown(wait=False, cancel_futures=True)

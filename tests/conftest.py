@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from service.http.app import create_app
 from service.settings import Settings, load, resolve
+from service.spam.loading import ModelCache
 from service.store import embedded
 from tests.clients import MakeClient
 
@@ -97,8 +98,16 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
     return factory
 
 
+@pytest.fixture(scope="session")
+def model_cache() -> ModelCache:
+    """One cache for every app of the run: loading the shipped model costs seconds, and a loaded
+    model is immutable."""
+    return ModelCache()
+
+
 @pytest.fixture
 def make_client(
+    model_cache: ModelCache,
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
     make_settings: Callable[..., Settings],
     redis: Redis,
@@ -106,7 +115,7 @@ def make_client(
     """Start the real app (real Redis, the shipped model) and return an HTTP client for it."""
 
     async def factory(**overrides: Any) -> TestClient[Any, Any]:
-        app: web.Application = create_app(make_settings(**overrides))
+        app: web.Application = create_app(make_settings(**overrides), model_cache)
         return await aiohttp_client(app)
 
     return factory

@@ -7,14 +7,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from service.review import moderators, queue
+from service.review import comment_ids, intake, moderators
 from service.store.keys import Keys
 from service.store.scripts import Scripts
 
 
-def make_comment(**overrides: Any) -> queue.NewComment:
+def make_comment(**overrides: Any) -> intake.NewComment:
     values: dict[str, Any] = {
-        "id": queue.new_comment_id(),
+        "id": comment_ids.new_comment_id(),
         "article_id": "bai-viet-1",
         "name": "Nguyễn Văn A",
         "phone": "+84912345678",
@@ -32,14 +32,14 @@ def make_comment(**overrides: Any) -> queue.NewComment:
         "lang": "vi",
     }
     values.update(overrides)
-    return queue.NewComment(**values)
+    return intake.NewComment(**values)
 
 
 async def enqueue_many(redis: Redis, keys: Keys, n: int, **overrides: Any) -> list[str]:
     scripts = Scripts(redis)
     ids = []
     for _ in range(n):
-        cid, _created = await queue.enqueue(redis, keys, scripts, make_comment(**overrides))
+        cid, _created = await intake.enqueue(redis, keys, scripts, make_comment(**overrides))
         ids.append(cid)
     return ids
 

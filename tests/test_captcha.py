@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 from redis.asyncio import Redis
 
-from service.captcha.captchas import HOLD_S, Captchas, VerifyResult
+from service.captcha.captchas import Captchas, VerifyResult
+from service.captcha.pool import HOLD_S
 from service.captcha.render import ALPHABET
 from service.http import appkeys
 from tests.clients import MakeClient

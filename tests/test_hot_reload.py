@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from service.http import appkeys
 from service.review import moderators
 from service.spam import registry
-from service.spam import reload as hot_reload
+from service.spam.shadow import ShadowingScorer
 from tests.model_helpers import tiny_models
 from tests.submission_helpers import CODE, comment, new_captcha, stored
 
@@ -112,7 +112,7 @@ async def test_shadow_counts_add_up(make_client: Callable[..., Awaitable[Client]
     app = client.app
     assert app is not None
     redis, keys, scorer = app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SCORER]
-    assert isinstance(scorer, hot_reload.ShadowingScorer)
+    assert isinstance(scorer, ShadowingScorer)
     _, b = tiny_models()
     vb = (await registry.put(redis, keys, b))["version"]
     await registry.set_shadow(redis, keys, vb, "boss")

@@ -6,7 +6,7 @@ import json
 
 from redis.asyncio import Redis
 
-from service.review import labels, queue, retention
+from service.review import labels, retention, states, transitions
 from service.store.keys import Keys
 from service.store.scripts import Scripts
 from tests.queue_helpers import enqueue_many
@@ -27,14 +27,14 @@ async def test_decisions_become_labelled_examples(redis: Redis) -> None:
     scripts = Scripts(redis)
     ids = await enqueue_many(redis, keys, 4, content="Mua hàng giá rẻ tại shop ABC", spam_probability=0.7)
     plan = [
-        (queue.Action.APPROVE, None),
-        (queue.Action.REJECT, queue.RejectReason.SPAM),
-        (queue.Action.REJECT, queue.RejectReason.ADVERTISING),
-        (queue.Action.REJECT, queue.RejectReason.ABUSIVE),
+        (states.Action.APPROVE, None),
+        (states.Action.REJECT, states.RejectReason.SPAM),
+        (states.Action.REJECT, states.RejectReason.ADVERTISING),
+        (states.Action.REJECT, states.RejectReason.ABUSIVE),
     ]
     outcomes = []
     for cid, (action, reason) in zip(ids, plan, strict=True):
-        outcomes.append(await queue.decide(redis, keys, scripts, cid, "mod1", 1, action, reason))
+        outcomes.append(await transitions.decide(redis, keys, scripts, cid, "mod1", 1, action, reason))
     examples = await labels.read_all(redis, keys)
     by_id = {e.comment_id: e for e in examples}
     assert [by_id[c].label for c in ids] == ["ham", "spam", "spam", "abusive"]
@@ -55,7 +55,7 @@ async def test_examples_hold_no_personal_data_and_survive_retention(redis: Redis
     keys = Keys()
     scripts = Scripts(redis)
     (cid,) = await enqueue_many(redis, keys, 1)
-    await queue.decide(redis, keys, scripts, cid, "mod1", 1, queue.Action.REJECT, queue.RejectReason.SPAM)
+    await transitions.decide(redis, keys, scripts, cid, "mod1", 1, states.Action.REJECT, states.RejectReason.SPAM)
     before = await redis.xrange(keys.labels(0))
     flat = json.dumps(before, ensure_ascii=False)
     for secret in ("+84912345678", "0912345678", "203.0.113.7", "Mozilla/5.0 test"):
@@ -71,9 +71,11 @@ async def test_redecided_comment_keeps_its_last_label(redis: Redis) -> None:
     keys = Keys()
     scripts = Scripts(redis)
     (cid,) = await enqueue_many(redis, keys, 1)
-    out = await queue.decide(redis, keys, scripts, cid, "mod1", 1, queue.Action.APPROVE)
-    out = await queue.reopen(redis, keys, scripts, cid, "admin", out.version)
-    await queue.decide(redis, keys, scripts, cid, "admin", out.version, queue.Action.REJECT, queue.RejectReason.SPAM)
+    out = await transitions.decide(redis, keys, scripts, cid, "mod1", 1, states.Action.APPROVE)
+    out = await transitions.reopen(redis, keys, scripts, cid, "admin", out.version)
+    await transitions.decide(
+        redis, keys, scripts, cid, "admin", out.version, states.Action.REJECT, states.RejectReason.SPAM
+    )
     assert await labels.count(redis, keys) == 2
     (only,) = await labels.read_all(redis, keys)
     assert only.label == "spam" and only.moderator == "admin"

@@ -8,6 +8,7 @@ matches the document (status, content type, headers, body).
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import tempfile
 import threading
@@ -28,8 +29,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from service.articles import ARTICLE_ID_PATTERN
 from service.http import openapi
 from service.http.app import create_app
+from service.review.cursors import encode_cursor
 from service.settings import load, resolve
 from tests.conftest import TEST_SECRET
 from tests.submission_helpers import CODE, Client
@@ -43,8 +46,21 @@ CHECKS = [
 ]
 
 
+# POST routes that take no body at all (everything else that changes state takes one).
+BODYLESS = {("post", "/v1/model/reload"), ("post", "/v1/moderators/{name}/rotate"), ("post", "/v1/comments/{id}/undo")}
+
+
 def _route_pairs(app: web.Application) -> set[tuple[str, str]]:
-    return {(m, p) for m, p, _ in openapi._routes(app)}
+    return {(m, p) for m, p, _ in openapi.operations(app)}
+
+
+def _router_operations(app: web.Application) -> list[tuple[str, str, web.AbstractRoute]]:
+    """(method, OpenAPI path, route) of every route of the router, but HEAD and static files."""
+    return [
+        (route.method.lower(), openapi.path_of(route.resource), route)
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None and not isinstance(route.resource, web.StaticResource)
+    ]
 
 
 async def test_every_route_is_documented(client: Client) -> None:
@@ -59,6 +75,72 @@ async def test_every_route_is_documented(client: Client) -> None:
     for ops in spec["paths"].values():
         for op in ops.values():
             assert op["summary"] and op["responses"]
+
+
+async def test_every_operation_says_who_may_call_it_and_what_it_takes(client: Client) -> None:
+    """Each route of the router is described by its handler: security, every path parameter with
+    a schema, a request body schema wherever it takes a body, and the error answers it may give."""
+    spec = await (await client.get("/openapi.json")).json()
+    app = client.app
+    assert app is not None
+    schemes = spec["components"]["securitySchemes"]
+    operations = _router_operations(app)
+    assert len(operations) >= 37
+    for method, path, route in operations:
+        assert getattr(route.handler, openapi.ATTR, None) is not None, f"{method} {path} is not described"
+        op = spec["paths"][path][method]
+        assert "security" in op, (method, path)
+        for need in op["security"]:
+            assert set(need) <= set(schemes), (method, path)
+        in_path = {p["name"]: p for p in op.get("parameters", []) if p["in"] == "path"}
+        assert set(in_path) == set(re.findall(r"{(\w+)}", path)), (method, path)
+        assert all(p["required"] and p["schema"] for p in in_path.values()), (method, path)
+        if method in ("post", "put", "patch") and (method, path) not in BODYLESS:
+            content = op["requestBody"]["content"]
+            assert content and all(c["schema"] for c in content.values()), (method, path)
+        if any("bearer" in need for need in op["security"]):
+            assert "401" in op["responses"], (method, path)
+        if any("admin" in roles for need in op["security"] for roles in need.values()):
+            assert "403" in op["responses"], (method, path)
+        for status, answer in op["responses"].items():
+            if status.startswith("4") and "application/json" in answer.get("content", {}):
+                assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+
+
+async def test_parameters_carry_their_formats(client: Client) -> None:
+    """Article ids carry service.articles' pattern, cursors their format, limits their bounds."""
+    spec = await (await client.get("/openapi.json")).json()
+
+    def param(path: str, name: str, method: str = "get") -> dict[str, Any]:
+        found = [p for p in spec["paths"][path][method]["parameters"] if p["name"] == name]
+        assert len(found) == 1, (path, name)
+        schema: dict[str, Any] = found[0]["schema"]
+        return schema
+
+    listing = "/v1/articles/{article_id}/comments"
+    assert param(listing, "article_id")["pattern"] == ARTICLE_ID_PATTERN
+    assert param(listing, "limit")["maximum"] == 100
+    cursor = param(listing, "cursor")
+    assert re.fullmatch(cursor["pattern"].strip("^$"), encode_cursor(1.7e12, "c1")) is not None
+    assert param("/v1/queue", "cursor") == cursor
+    assert param("/v1/queue", "limit")["minimum"] == 1
+    assert param("/v1/bans/{kind}/{value}", "kind", "delete")["$ref"].endswith("/BanKind")
+
+
+async def test_moderator_operations_refuse_anonymous_callers(client: Client) -> None:
+    """Every operation documented as needing a moderator answers 401 without credentials."""
+    spec = await (await client.get("/openapi.json")).json()
+    guarded = [
+        (method, path)
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if op["security"] and {} not in op["security"]
+    ]
+    assert len(guarded) >= 20
+    for method, path in guarded:
+        url = re.sub(r"{\w+}", "x", path)
+        resp = await client.request(method.upper(), url, json={})
+        assert resp.status == 401, (method, path, resp.status)
 
 
 async def test_submission_schema_is_the_validation_model(make_client: Any) -> None:

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from service.commands import main as cli
 from service.http import appkeys
-from service.review import portals
+from service.review import accounts, portals
 from service.store.keys import Keys
 from tests.clients import MakeClient
 
@@ -26,7 +26,7 @@ async def test_a_key_is_shown_once_and_only_its_hash_is_stored(redis: Redis) -> 
     portal, key = await portals.add(redis, keys, "hanoi-portal")
     assert key.startswith(portals.KEY_PREFIX) and len(key) > 40
     dump = str(await redis.hgetall(keys.portals())) + str(await redis.hgetall(keys.portal_keys()))
-    assert key not in dump and portals.key_digest(key) in dump
+    assert key not in dump and accounts.secret_digest(key) in dump
     assert await portals.authenticate(redis, keys, key) == portal
     assert [p.name for p in await portals.list_all(redis, keys)] == ["hanoi-portal"]
 

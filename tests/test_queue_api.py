@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from service.review import queue
+from service.review import comment_ids, intake, reading, states, transitions
 from service.review.moderators import Role
 from service.store.keys import Keys
 from service.store.scripts import Scripts
@@ -129,7 +129,7 @@ async def test_stale_version_and_others_claim_are_409_unknown_is_404(make_client
     )
     assert other.status == 409 and (await other.json())["error"]["code"] == "claimed_by_other"
     for path in ("/decision", "/release", "/renew", ""):
-        missing = queue.new_comment_id()
+        missing = comment_ids.new_comment_id()
         method = client.get if path == "" else client.post
         kwargs: dict[str, Any] = {} if path == "" else {"json": {"action": "approve", "version": 1}}
         resp = await method(f"/v1/comments/{missing}{path}", headers=auth(a), **kwargs)
@@ -205,7 +205,7 @@ async def test_bulk_decisions_answer_per_id(make_client: MakeClient, redis: Redi
         {"id": ids[0], "action": "approve", "version": 1},
         {"id": ids[1], "action": "reject", "reason": "spam", "version": 1},
         {"id": ids[2], "action": "approve", "version": 7},
-        {"id": queue.new_comment_id(), "action": "approve", "version": 1},
+        {"id": comment_ids.new_comment_id(), "action": "approve", "version": 1},
         {"action": "approve"},
     ]
     resp = await client.post("/v1/queue/decisions", json={"decisions": decisions}, headers=auth(token))
@@ -224,7 +224,7 @@ async def test_queue_listing_filters_orders_and_pages(make_client: MakeClient, r
     made = []
     for i in range(12):
         c = make_comment(article_id="a" if i % 2 else "b", spam_probability=i / 12, created_at_ms=t0 + i * 1000)
-        made.append((await queue.enqueue(redis, keys, scripts, c))[0])
+        made.append((await intake.enqueue(redis, keys, scripts, c))[0])
     token = await token_for(redis, keys, "alice")
 
     async def page_all(params: dict[str, str]) -> list[str]:
@@ -251,11 +251,11 @@ async def test_age_raises_priority_so_nothing_starves(redis: Redis) -> None:
     """An old low-score comment is claimed before a fresh high-score one once it waited the aging time."""
     scripts = Scripts(redis)
     now = 1_700_000_000_000
-    old, _ = await queue.enqueue(
+    old, _ = await intake.enqueue(
         redis, K, scripts, make_comment(spam_probability=0.05, created_at_ms=now - 3_700_000), aging_s=3600
     )
-    await queue.enqueue(redis, K, scripts, make_comment(spam_probability=0.99, created_at_ms=now), aging_s=3600)
-    claims, _ = await queue.claim(redis, K, scripts, "m", 1, 60_000)
+    await intake.enqueue(redis, K, scripts, make_comment(spam_probability=0.99, created_at_ms=now), aging_s=3600)
+    claims, _ = await transitions.claim(redis, K, scripts, "m", 1, 60_000)
     assert [c.id for c in claims] == [old]
 
 
@@ -265,15 +265,15 @@ async def test_approved_comments_are_listed_publicly(redis: Redis) -> None:
     keys = Keys(partitions=2)
     ids = await enqueue_many(redis, keys, 5, article_id="art-9")
     for cid in ids[:4]:
-        await queue.decide(redis, keys, scripts, cid, "m", 1, queue.Action.APPROVE)
+        await transitions.decide(redis, keys, scripts, cid, "m", 1, states.Action.APPROVE)
         await asyncio.sleep(0.002)
-    await queue.decide(redis, keys, scripts, ids[4], "m", 1, queue.Action.REJECT, queue.RejectReason.SPAM)
-    first, cursor = await queue.list_approved(redis, keys, "art-9", 3, None)
-    rest, end = await queue.list_approved(redis, keys, "art-9", 3, cursor)
+    await transitions.decide(redis, keys, scripts, ids[4], "m", 1, states.Action.REJECT, states.RejectReason.SPAM)
+    first, cursor = await reading.list_approved(redis, keys, "art-9", 3, None)
+    rest, end = await reading.list_approved(redis, keys, "art-9", 3, cursor)
     assert [i["id"] for i in first + rest] == list(reversed(ids[:4])) and end is None
     assert set(first[0]) == {"id", "name", "title", "content", "created_at"}
-    await queue.reopen(redis, keys, scripts, ids[3], "boss")
-    again, _ = await queue.list_approved(redis, keys, "art-9", 10, None)
+    await transitions.reopen(redis, keys, scripts, ids[3], "boss")
+    again, _ = await reading.list_approved(redis, keys, "art-9", 10, None)
     assert [i["id"] for i in again] == list(reversed(ids[:3]))
 
 
@@ -281,11 +281,11 @@ async def test_enqueue_idempotency_key_places_comment_in_its_partition(redis: Re
     """With an idempotency key the comment lands in the key's partition (new id if needed), once."""
     keys, scripts = Keys(partitions=8), Scripts(redis)
     c = make_comment()
-    cid, created = await queue.enqueue(redis, keys, scripts, c, "idem-xyz")
-    again, created_again = await queue.enqueue(redis, keys, scripts, make_comment(), "idem-xyz")
+    cid, created = await intake.enqueue(redis, keys, scripts, c, "idem-xyz")
+    again, created_again = await intake.enqueue(redis, keys, scripts, make_comment(), "idem-xyz")
     assert created and not created_again and again == cid
     assert keys.partition_of(cid) == keys.partition_of("idem-xyz")
-    assert queue.valid_id(cid) and cid[:6] == c.id[:6]  # same millisecond prefix
+    assert comment_ids.valid_id(cid) and cid[:6] == c.id[:6]  # same millisecond prefix
 
 
 async def test_stats_report_depth_claims_and_decisions(make_client: MakeClient, redis: Redis) -> None:
@@ -315,7 +315,7 @@ async def test_events_stream_queue_changes(make_client: MakeClient, redis: Redis
     resp = await client.get("/v1/events", headers=auth(token))
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
     await resp.content.readuntil(b"retry: 3000\n\n")
-    cid, _ = await queue.enqueue(redis, K, Scripts(redis), make_comment())
+    cid, _ = await intake.enqueue(redis, K, Scripts(redis), make_comment())
     text = ""
     while not text.startswith("event:"):  # skip comment lines (keep-alives)
         text = (await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 5)).decode()

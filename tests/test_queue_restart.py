@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from service.review import queue
+from service.review import intake, reading, states, transitions
 from service.store import embedded
 from service.store.keys import Keys
 from service.store.scripts import Scripts
@@ -26,33 +26,33 @@ async def test_restart_keeps_queue_claims_and_history() -> None:
     try:
         redis = Redis.from_url(embedded.url_for(data_dir), decode_responses=True)
         scripts = Scripts(redis)
-        ids = [(await queue.enqueue(redis, keys, scripts, make_comment()))[0] for _ in range(30)]
-        claims, _ = await queue.claim(redis, keys, scripts, "alice", 10, 600_000)
+        ids = [(await intake.enqueue(redis, keys, scripts, make_comment()))[0] for _ in range(30)]
+        claims, _ = await transitions.claim(redis, keys, scripts, "alice", 10, 600_000)
         decided = claims[:4]
         for c in decided:
-            await queue.decide(redis, keys, scripts, c.id, "alice", c.version, queue.Action.APPROVE)
-        before = {cid: await queue.get(redis, keys, cid) for cid in ids}
-        history_before = {cid: await queue.history(redis, keys, cid, before[cid]) for cid in ids}
+            await transitions.decide(redis, keys, scripts, c.id, "alice", c.version, states.Action.APPROVE)
+        before = {cid: await reading.get(redis, keys, cid) for cid in ids}
+        history_before = {cid: await reading.history(redis, keys, cid, before[cid]) for cid in ids}
         await redis.aclose()
         server.stop()
 
         server = embedded.start(data_dir)
         redis = Redis.from_url(embedded.url_for(data_dir), decode_responses=True)
         scripts = Scripts(redis)
-        after = {cid: await queue.get(redis, keys, cid) for cid in ids}
+        after = {cid: await reading.get(redis, keys, cid) for cid in ids}
         assert after == before
         for cid in ids:
-            assert await queue.history(redis, keys, cid, after[cid]) == history_before[cid]
+            assert await reading.history(redis, keys, cid, after[cid]) == history_before[cid]
         held = {c.id for c in claims[4:]}
         assert {cid for cid in ids if after[cid]["state"] == "claimed"} == held
         assert sum([await redis.zcard(keys.claims(p)) for p in range(2)]) == len(held)
         assert sum([await redis.zcard(keys.pending(p)) for p in range(2)]) == 20
         # The claims still work after the restart: the holder can decide with the version it had.
         c = claims[5]
-        out = await queue.decide(
-            redis, keys, scripts, c.id, "alice", c.version, queue.Action.REJECT, queue.RejectReason.SPAM
+        out = await transitions.decide(
+            redis, keys, scripts, c.id, "alice", c.version, states.Action.REJECT, states.RejectReason.SPAM
         )
-        assert out.state is queue.State.REJECTED
+        assert out.state is states.State.REJECTED
         await redis.aclose()
     finally:
         server.stop()

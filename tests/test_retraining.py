@@ -14,8 +14,9 @@ import numpy as np
 from redis.asyncio import Redis
 
 from service import tasks as background
-from service.learning import retraining, training
-from service.review import labels, queue
+from service.learning import promotion, retraining, schedule
+from service.learning.corpus import make_record
+from service.review import intake, labels, states, transitions
 from service.settings import Settings
 from service.spam import registry
 from service.store.keys import Keys
@@ -34,28 +35,28 @@ async def decide_all(redis: Redis, keys: Keys, items: list[dict[str, Any]], flip
     """Submit and decide each item as its label says (or the opposite, with `flip`)."""
     scripts = Scripts(redis)
     for item in items:
-        name, title, content, markup = training.make_record(
-            item.get("name", ""), item.get("title", ""), item["content"]
-        )
+        name, title, content, markup = make_record(item.get("name", ""), item.get("title", ""), item["content"])
         c = make_comment(name=name, title=title, content=content, signals={"had_markup": markup})
-        cid, _ = await queue.enqueue(redis, keys, scripts, c)
+        cid, _ = await intake.enqueue(redis, keys, scripts, c)
         spam = (item["label"] == "spam") != flip
-        action = queue.Action.REJECT if spam else queue.Action.APPROVE
-        await queue.decide(redis, keys, scripts, cid, "mod1", 1, action, queue.RejectReason.SPAM if spam else None)
+        action = states.Action.REJECT if spam else states.Action.APPROVE
+        await transitions.decide(
+            redis, keys, scripts, cid, "mod1", 1, action, states.RejectReason.SPAM if spam else None
+        )
 
 
 def test_gate_and_recall_at_fpr() -> None:
     """Not worse passes (within margins); worse on either metric fails; recall is read at the FPR."""
-    policy = retraining.Policy(fpr=0.1, margin_f1=0.01, margin_recall=0.0)
+    policy = promotion.Policy(fpr=0.1, margin_f1=0.01, margin_recall=0.0)
     cur = {"macro_f1": 0.90, "recall_at_fpr": 0.80}
-    assert retraining.gate(cur, {"macro_f1": 0.895, "recall_at_fpr": 0.80}, policy).passed
-    assert not retraining.gate(cur, {"macro_f1": 0.88, "recall_at_fpr": 0.95}, policy).passed
-    assert not retraining.gate(cur, {"macro_f1": 0.95, "recall_at_fpr": 0.79}, policy).passed
-    assert retraining.gate(None, {"macro_f1": 0.1, "recall_at_fpr": 0.1}, policy).passed
+    assert promotion.gate(cur, {"macro_f1": 0.895, "recall_at_fpr": 0.80}, policy).passed
+    assert not promotion.gate(cur, {"macro_f1": 0.88, "recall_at_fpr": 0.95}, policy).passed
+    assert not promotion.gate(cur, {"macro_f1": 0.95, "recall_at_fpr": 0.79}, policy).passed
+    assert promotion.gate(None, {"macro_f1": 0.1, "recall_at_fpr": 0.1}, policy).passed
     y = np.asarray([0] * 10 + [1] * 4)
     proba = np.asarray([0.1] * 8 + [0.5, 0.9] + [0.95, 0.6, 0.4, 0.2])
     # FPR 0.1 of 10 ham allows one: the threshold sits above the second-highest ham (0.5).
-    assert retraining.recall_at_fpr(y, proba, 0.1) == 0.5
+    assert promotion.recall_at_fpr(y, proba, 0.1) == 0.5
 
 
 def test_newest_decisions_are_held_out() -> None:
@@ -169,7 +170,7 @@ async def test_schedule_retrains_after_n_new_labels(redis: Redis, make_settings:
     settings: Settings = make_settings(retrain_every_labels=50, retrain_check_seconds=0.05)
     await decide_all(redis, keys, _seed_items(40, start=2))
     bg = background.Background()
-    task = bg.start(retraining.schedule_loop(redis, keys, settings, bg, seed=None), name="retrain-schedule")
+    task = bg.start(schedule.schedule_loop(redis, keys, settings, bg, seed=None), name="retrain-schedule")
     try:
         await asyncio.sleep(0.3)
         assert await registry.audit_log(redis, keys) == []  # 40 < 50: nothing yet
@@ -197,7 +198,7 @@ async def test_stopping_the_schedule_mid_training_drops_it_and_its_worker(redis:
     await decide_all(redis, keys, _seed_items(60, start=2))
     before = set(multiprocessing.active_children())
     bg = background.Background()
-    task = bg.start(retraining.schedule_loop(redis, keys, settings, bg, seed=None), name="retrain-schedule")
+    task = bg.start(schedule.schedule_loop(redis, keys, settings, bg, seed=None), name="retrain-schedule")
     workers: set[multiprocessing.process.BaseProcess] = set()
     try:
         for _ in range(600):

@@ -7,7 +7,7 @@ import json
 
 from redis.asyncio import Redis
 
-from service.review import queue
+from service.review import comment_ids, intake
 from service.store.keys import Keys
 from service.store.scripts import Scripts
 from tests.queue_helpers import make_comment
@@ -17,7 +17,7 @@ P = 0
 
 
 async def _enqueue(redis: Redis, **overrides: object) -> str:
-    cid, created = await queue.enqueue(redis, K, Scripts(redis), make_comment(**overrides))
+    cid, created = await intake.enqueue(redis, K, Scripts(redis), make_comment(**overrides))
     assert created
     return cid
 
@@ -173,7 +173,7 @@ async def test_decide_conflicts(redis: Redis) -> None:
     assert (await s.queue_decide(redis, keys, [cid, "mod1", 3, "rejected", "reject", "spam", ""]))[
         1
     ] == "already_decided"
-    missing = queue.new_comment_id()
+    missing = comment_ids.new_comment_id()
     assert await s.queue_decide(
         redis, _decide_keys(missing, "rejected"), [missing, "m", 1, "rejected", "r", "", ""]
     ) == ["not_found"]

@@ -17,17 +17,12 @@ from pathlib import Path
 import pytest
 
 from service.learning import training
-from service.spam import model as spam
-from service.spam.model import (
-    ModelLoadError,
-    ModelNotReady,
-    SpamInput,
-    SpamModel,
-    SpamScore,
-    SpamScorer,
-    card_path,
-    load_model_safely,
-)
+from service.learning.corpus import load_corpus
+from service.spam import process as scoring_process
+from service.spam.artifact import ModelLoadError, card_path
+from service.spam.loading import load_model_safely
+from service.spam.model import SpamInput, SpamModel, SpamScore
+from service.spam.scorer import MAX_PROCESS_LOSSES, ModelNotReady, SpamScorer
 from service.text import normalise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,8 +104,8 @@ def test_serving_probabilities_match_sklearn(artifact: Path, model: SpamModel) -
     """The fast scoring path gives what the stored sklearn model's predict_proba gives."""
     import skops.io as sio
 
+    from service.spam.artifact import TRUSTED
     from service.spam.features import records
-    from service.spam.model import TRUSTED
 
     sk = sio.load(artifact, trusted=list(TRUSTED))
     inputs = [comment(t) for t in SPAM + HAM]
@@ -341,7 +336,7 @@ async def test_the_scoring_process_refuses_a_file_replaced_since_loading(
     shutil.copy(card_path(SHIPPED), card_path(target))
     scorer = SpamScorer(served, max_batch=16, max_wait_ms=5.0, process=True)
     try:
-        with caplog.at_level(logging.WARNING, logger="service.spam.model"):
+        with caplog.at_level(logging.WARNING, logger="service.spam.scorer"):
             await burst(scorer)
             await until(lambda: "could not load model" in caplog.text)
         assert await burst(scorer) == served.score_batch(BURST)
@@ -362,7 +357,7 @@ async def test_a_scoring_process_killed_mid_burst_loses_no_comment(
         await until(lambda: model.version in scorer.process_versions)
         first = scorer.process_pid
         assert first is not None
-        with caplog.at_level(logging.WARNING, logger="service.spam.model"):
+        with caplog.at_level(logging.WARNING, logger="service.spam.scorer"):
             running = asyncio.ensure_future(burst(scorer, times=40))  # 80 batches
             await until(lambda: scorer.process_batches >= 2, every_s=0.001)
             os.kill(first, signal.SIGKILL)
@@ -384,10 +379,10 @@ async def test_a_scoring_process_dying_while_loading_is_replaced(
 ) -> None:
     """Killed while it loads the model: that is not the model's fault (it is not refused); the
     next process loads it. One that keeps dying is given up on, and the thread scores for good."""
-    assert spam.MAX_PROCESS_LOSSES == 3
+    assert MAX_PROCESS_LOSSES == 3
     scorer = SpamScorer(model, max_batch=16, max_wait_ms=5.0, process=True)
     try:
-        with caplog.at_level(logging.WARNING, logger="service.spam.model"):
+        with caplog.at_level(logging.WARNING, logger="service.spam.scorer"):
             for losses in (1, 2):  # killed while loading, twice
                 await burst(scorer)  # starts a process, which loads the model
                 await until(lambda: scorer.process_pid is not None, every_s=0.001)
@@ -418,14 +413,14 @@ async def test_a_scoring_process_dying_while_loading_is_replaced(
 async def test_going_back_to_a_model_the_process_dropped(artifact: Path, tmp_path: Path) -> None:
     """The process keeps the last few models; rolling back to an older one is scored in the thread
     while the process loads it again (never loaded inline, which would hold every batch queued)."""
-    models = versions_of(artifact, tmp_path, spam._WORKER_KEEP + 1)
+    models = versions_of(artifact, tmp_path, scoring_process.WORKER_KEEP + 1)
     scorer = SpamScorer(models[0], max_batch=16, max_wait_ms=5.0, process=True)
     try:
         for m in models:
             scorer.swap(m)
             await burst(scorer)
             await until(lambda: m.version in scorer.process_versions)  # noqa: B023 (awaited here)
-            assert len(scorer.process_versions) <= spam._WORKER_KEEP
+            assert len(scorer.process_versions) <= scoring_process.WORKER_KEEP
         oldest = models[0]
         assert oldest.version not in scorer.process_versions
         scorer.swap(oldest)
@@ -480,31 +475,42 @@ ODD = [
 
 
 def _sample_rows() -> list[tuple[str, str, str, bool]]:
-    rows = list(training.load_corpus(CORPUS).rows[::15])
+    rows = list(load_corpus(CORPUS).rows[::15])
     return rows + ODD + [(comment(t).name, comment(t).title, comment(t).content, False) for t in SPAM + HAM]
 
 
 def test_fast_features_equal_the_reference_path(model: SpamModel) -> None:
-    """The serving path's (row, column, value) triples and signals equal CommentFeatures.triples, bit for bit."""
+    """The serving path's (row, column, value) triples equal sklearn's own TfidfVectorizer
+    transform of each block, odd texts included; the signals are each comment's `view`."""
     import numpy as np
+    from scipy import sparse
 
-    from service.spam.features import ServingFeatures, records
+    from service.spam.features import records
+    from service.spam.text_signals import view
 
+    features = model._features
     rows = _sample_rows()
-    (r, c, v), sig = model._features.triples(records(rows))
-    order = np.lexsort((c, r))
-    (fr, fc, fv), fsig, _ = ServingFeatures(model._features).transform(rows)
-    assert np.array_equal(fr, r[order]) and np.array_equal(fc, c[order])
-    assert np.array_equal(fv, v[order])
-    assert np.array_equal(fsig, sig)
+    (r, c, v), sig, _ = features.tfidf().transform(rows)
+    assert np.array_equal(np.lexsort((c, r)), np.arange(len(r)))  # ordered by row, then column
+    got = sparse.csr_matrix((v, (r, c)), shape=(len(rows), features.block_starts_[3])).tocsc()
+    plains, lowers, names = features._views(records(rows))
+    starts = features.block_starts_
+    for vec, docs, weight, lo, hi in (
+        (features.char_, plains, 1.0, starts[0], starts[1]),
+        (features.word_, lowers, 1.0, starts[1], starts[2]),
+        (features.name_, names, features.name_weight, starts[2], starts[3]),
+    ):
+        assert abs(got[:, lo:hi] - vec.transform(docs) * weight).max() < 1e-6
+    expected = np.asarray([view(*row)[5] for row in rows], dtype=np.float32) * np.float32(features.signal_weight)
+    assert np.array_equal(sig, expected)
 
 
 def test_fast_scores_equal_sklearn_on_the_corpus(artifact: Path, model: SpamModel) -> None:
     """On a sample of the seed corpus and odd texts, served probabilities equal the sklearn pipeline's."""
     import skops.io as sio
 
+    from service.spam.artifact import TRUSTED
     from service.spam.features import records
-    from service.spam.model import TRUSTED
 
     rows = _sample_rows()
     expected = sio.load(artifact, trusted=list(TRUSTED)).predict_proba(records(rows))[:, 1]
@@ -524,7 +530,7 @@ def test_reasons_do_not_depend_on_the_batch(model: SpamModel) -> None:
 
 def test_char_counts_equal_str_methods() -> None:
     """Letters, capitals and digits are counted as str.isalpha/isupper/isdigit count them, past the table too."""
-    from service.spam.features import char_counts
+    from service.spam.text_signals import char_counts
 
     for text in ["", "Hà Nội 2024!", "ĐƯỜNG LÁNG ² ³ ½ Ⅻ", "😡 中文 𝐀𝐁𝐂 １２３ ＡＢＣ Ⓐⓑ", "İstanbul ﬁ Straße"]:
         expected = (sum(map(str.isalpha, text)), sum(map(str.isupper, text)), sum(map(str.isdigit, text)))

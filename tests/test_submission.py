@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from service.http import appkeys
-from service.review import bans, queue
+from service.review import bans, states, transitions
 from tests.clients import MakeClient
 from tests.submission_helpers import ARTICLE, CODE, Client, comment, comment_count, new_captcha, stored
 from tests.test_spam_model import until
@@ -226,8 +226,8 @@ async def test_banned_client_gets_generic_403(client: Client) -> None:
 async def _approve(client: Client, comment_id: str) -> None:
     app = client.app
     assert app is not None
-    await queue.decide(
-        app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SCRIPTS], comment_id, "mod", 1, queue.Action.APPROVE
+    await transitions.decide(
+        app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SCRIPTS], comment_id, "mod", 1, states.Action.APPROVE
     )
 
 

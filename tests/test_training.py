@@ -11,8 +11,11 @@ import pytest
 
 from service.commands.main import main as duyet_main
 from service.learning import training
-from service.spam.features import CommentFeatures, fold, records, signals, tfidf_triples
-from service.spam.model import SpamModel, card_path
+from service.learning.corpus import Labelled, make_record, read_labelled
+from service.spam.artifact import card_path
+from service.spam.features import CommentFeatures, records
+from service.spam.model import SpamModel
+from service.spam.text_signals import fold, signals
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "models" / "seed_corpus.jsonl"
@@ -105,18 +108,17 @@ def test_fast_features_equal_sklearn() -> None:
         ("Bạn đọc", "Hỏi", "Cho tôi hỏi thủ tục cấp căn cước cần giấy tờ gì ạ?", False),
     ]
     features = CommentFeatures().fit(records(rows * 3))
-    plains, lowers, names, _ = features._views(records(rows))
-    for vec, docs, index in (
-        (features.char_, plains, features.char_index_),
-        (features.word_, lowers, None),
-        (features.name_, names, features.name_index_),
-    ):
-        expected = vec.transform(docs).toarray()
-        r, c, v = tfidf_triples(vec, docs, index)
-        got = np.zeros_like(expected)
-        got[r, c] = v
-        assert np.abs(got - expected).max() < 1e-6
+    plains, lowers, names = features._views(records(rows))
     dense = features.transform(records(rows)).toarray()
+    starts = features.block_starts_
+    for vec, docs, weight, lo, hi in (
+        (features.char_, plains, 1.0, starts[0], starts[1]),
+        (features.word_, lowers, 1.0, starts[1], starts[2]),
+        (features.name_, names, features.name_weight, starts[2], starts[3]),
+    ):
+        expected = vec.transform(docs).toarray() * weight
+        got = dense[:, lo:hi]
+        assert np.abs(got - expected).max() < 1e-6
     assert dense.shape == (3, len(features.get_feature_names_out()))
 
 
@@ -125,7 +127,7 @@ def test_signals_see_through_obfuscation() -> None:
 
     def sig(text: str, name: str = "") -> dict[str, float]:
         folded = fold(text)
-        from service.spam.features import SIGNALS, deobfuscate
+        from service.spam.text_signals import SIGNALS, deobfuscate
 
         return dict(zip(SIGNALS, signals(name, text, folded, deobfuscate(folded), False), strict=True))
 
@@ -159,19 +161,19 @@ def test_read_labelled_formats(tmp_path: Path) -> None:
         w.writerow(["x", "check out my channel", "1"])
         w.writerow(["y", "great song", "0"])
         w.writerow(["y", "great song", "0"])
-    data = training.read_labelled(csv_path, text_col="CONTENT", label_col="CLASS", name_col="AUTHOR", dedupe=True)
+    data = read_labelled(csv_path, text_col="CONTENT", label_col="CLASS", name_col="AUTHOR", dedupe=True)
     assert data.y.tolist() == [1, 0] and data.rows[0][0] == "x"
     tsv = tmp_path / "b.txt"
     tsv.write_text("spam\tWIN a prize now\nham\tsee you at 5\n", encoding="utf-8")
-    data = training.read_labelled(tsv, fmt="tsv", no_header=True, label_col="0", text_col="1")
+    data = read_labelled(tsv, fmt="tsv", no_header=True, label_col="0", text_col="1")
     assert data.y.tolist() == [1, 0]
     jl = tmp_path / "c.jsonl"
     jl.write_text(
         '{"content": "vay tiền nhanh", "label": "spam"}\n{"content": "hay", "label": "ham"}\n', encoding="utf-8"
     )
-    assert training.read_labelled(jl).y.tolist() == [1, 0]
+    assert read_labelled(jl).y.tolist() == [1, 0]
     with pytest.raises(ValueError, match="no column"):
-        training.read_labelled(jl, text_col="text")
+        read_labelled(jl, text_col="text")
 
 
 def test_evaluate_train_on_a_test_on_b_writes_html_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -233,9 +235,9 @@ def test_outside_data_youtube_psy(tmp_path: Path) -> None:
         train_rows += cls[:cut]
         test_rows += cls[cut:]
 
-    def labelled(rs: list[dict[str, str]]) -> training.Labelled:
-        return training.Labelled(
-            [training.make_record(r["AUTHOR"], "", r["CONTENT"]) for r in rs], np.asarray([int(r["CLASS"]) for r in rs])
+    def labelled(rs: list[dict[str, str]]) -> Labelled:
+        return Labelled(
+            [make_record(r["AUTHOR"], "", r["CONTENT"]) for r in rs], np.asarray([int(r["CLASS"]) for r in rs])
         )
 
     fitted = training.fit(labelled(train_rows), progress=False)

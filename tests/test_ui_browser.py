@@ -14,8 +14,9 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, ConsoleMessage, Page, expect
 from redis.asyncio import Redis
 
-from service.review import moderators, queue
+from service.review import intake, moderators, reading
 from service.settings import Settings
+from service.spam.loading import ModelCache
 from service.store.keys import Keys
 from service.store.scripts import Scripts
 from tests.browser import SCREENSHOTS, launch
@@ -100,18 +101,21 @@ class Env:
         comment = make_comment(
             spam_probability=probability, verdict=verdict, title=title, content=content, reasons=reasons, **kw
         )
-        cid, _ = await queue.enqueue(self.redis, K, self.scripts, comment)
+        cid, _ = await intake.enqueue(self.redis, K, self.scripts, comment)
         return cid
 
     async def state(self, cid: str) -> dict[str, str]:
-        return await queue.get(self.redis, K, cid)
+        return await reading.get(self.redis, K, cid)
 
 
 @pytest.fixture
 async def env(
-    aiohttp_server: Callable[..., Awaitable[TestServer]], make_settings: Callable[..., Settings], redis: Redis
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    make_settings: Callable[..., Settings],
+    model_cache: ModelCache,
+    redis: Redis,
 ) -> AsyncIterator[Env]:
-    server = await aiohttp_server(ui_app(make_settings(max_claim=BATCH, **FAST)))
+    server = await aiohttp_server(ui_app(make_settings(max_claim=BATCH, **FAST), model_cache))
     async with launch() as browser:
         yield Env(server, redis, Scripts(redis), browser, [])
 

@@ -13,19 +13,20 @@ from redis.asyncio import Redis
 
 from service.http.app import captcha_ctx, create_app
 from service.http.views.moderate import CSP
-from service.review import moderators, queue
+from service.review import intake, moderators, reading, states, transitions
 from service.review import undo as review
 from service.settings import Settings
+from service.spam.loading import ModelCache
 from service.store.keys import Keys
 from service.store.scripts import Scripts
 from tests.clients import MakeClient
 from tests.queue_helpers import make_comment
 
 
-def ui_app(settings: Settings) -> web.Application:
+def ui_app(settings: Settings, models: ModelCache) -> web.Application:
     """The real app without the captcha render pool: the UI never shows a captcha, and starting and
     stopping a process pool for every short-lived test app costs seconds (and has hung teardown)."""
-    app = create_app(settings)
+    app = create_app(settings, models)
     app.cleanup_ctx.remove(captcha_ctx)
     return app
 
@@ -34,12 +35,13 @@ def ui_app(settings: Settings) -> web.Application:
 def make_client(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
     make_settings: Callable[..., Settings],
+    model_cache: ModelCache,
     redis: Redis,
 ) -> MakeClient:
     """Like conftest's make_client, for `ui_app`."""
 
     async def factory(**overrides: Any) -> TestClient[Any, Any]:
-        return await aiohttp_client(ui_app(make_settings(**overrides)))
+        return await aiohttp_client(ui_app(make_settings(**overrides), model_cache))
 
     return factory
 
@@ -161,7 +163,7 @@ async def test_api_accepts_the_session_but_changes_need_the_csrf_header(make_cli
     """With the session cookie: GETs work; a POST without X-CSRF-Token (or a wrong one) is 403; with it, 200."""
     client = await make_client(**FAST)
     await _moderator(redis)
-    await queue.enqueue(redis, K, Scripts(redis), make_comment())
+    await intake.enqueue(redis, K, Scripts(redis), make_comment())
     assert (await _login(client)).status == 303
     csrf = await _page_csrf(client)
     assert (await client.get("/v1/stats")).status == 200
@@ -206,14 +208,14 @@ async def test_undo_is_for_the_decider_within_the_window(make_client: MakeClient
     scripts = Scripts(redis)
     token = await _moderator(redis)
     other = await _moderator(redis, "minh")
-    cid, _ = await queue.enqueue(redis, K, scripts, make_comment())
-    await queue.decide(redis, K, scripts, cid, "lan", 1, queue.Action.APPROVE)
+    cid, _ = await intake.enqueue(redis, K, scripts, make_comment())
+    await transitions.decide(redis, K, scripts, cid, "lan", 1, states.Action.APPROVE)
     refused = await client.post(f"/v1/comments/{cid}/undo", headers={"Authorization": f"Bearer {other}"})
     assert refused.status == 403
     resp = await client.post(f"/v1/comments/{cid}/undo", headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 200 and (await resp.json())["state"] == "pending"
-    assert (await queue.get(redis, K, cid))["state"] == "pending"
-    outcome = await queue.decide(redis, K, scripts, cid, "lan", 3, queue.Action.APPROVE)
+    assert (await reading.get(redis, K, cid))["state"] == "pending"
+    outcome = await transitions.decide(redis, K, scripts, cid, "lan", 3, states.Action.APPROVE)
     late = outcome.at_ms + review.UNDO_WINDOW_MS + 1
     try:
         await review.undo(redis, K, scripts, cid, "lan", now_ms=late)
@@ -221,7 +223,7 @@ async def test_undo_is_for_the_decider_within_the_window(make_client: MakeClient
         pass
     else:
         raise AssertionError("undo after the window was accepted")
-    assert (await queue.get(redis, K, cid))["state"] == "approved"
+    assert (await reading.get(redis, K, cid))["state"] == "approved"
 
 
 def test_passwd_command_sets_a_password_the_login_accepts(

@@ -1,6 +1,6 @@
 """Pure captcha rendering: code in, PNG or WAV bytes out.
 
-These functions run in worker processes (`service.captcha.captchas` owns the pool): rendering costs a few
+These functions run in worker processes (`service.captcha.workers` starts and feeds them): rendering costs a few
 milliseconds an image and a couple of hundred an audio clip, far too long for the event loop.
 They import nothing of the service, so a worker starts quickly. The renderer objects are cached
 per worker process: fonts and voices are loaded once, not per captcha.

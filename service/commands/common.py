@@ -34,8 +34,8 @@ def store_url(settings: Settings) -> Iterator[str]:
     if settings.redis_url:
         yield settings.redis_url
         return
-    with embedded.running(settings.data_dir) as url:
-        yield url
+    with embedded.running(settings.data_dir) as store:
+        yield store.url
 
 
 def run_with_redis(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:

@@ -9,10 +9,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from service.learning import training
-from service.learning.retraining import (
-    retrain,
-)
+from service.learning.corpus import DEFAULT_CORPUS
+from service.learning.retraining import retrain
 from service.store.keys import Keys
 
 
@@ -24,7 +22,7 @@ def add_retrain_parser(sub: Any) -> None:
     add_common(p)
     p.add_argument("--dry-run", action="store_true", help="train, evaluate and report; change nothing")
     p.add_argument("--force", action="store_true", help="promote even if the gate fails (audited)")
-    p.add_argument("--seed", type=Path, default=training.DEFAULT_CORPUS, help="seed corpus JSONL")
+    p.add_argument("--seed", type=Path, default=DEFAULT_CORPUS, help="seed corpus JSONL")
     p.add_argument("--no-seed", action="store_true", help="train on the labels only")
     p.add_argument("--report", type=Path, default=None, help="report path (default: <data_dir>/reports/...)")
     p.set_defaults(func=cmd_retrain)

@@ -6,20 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from service.learning.training import (
-    DEFAULT_ARTIFACT,
-    DEFAULT_CORPUS,
-    DEFAULT_REPORT,
-    METRIC_ROWS,
-    SPAM_VALUES,
-    Labelled,
-    fit,
-    metrics,
-    predict_proba,
-    read_labelled,
-    train,
-    write_report,
-)
+from service.learning.corpus import DEFAULT_CORPUS, SPAM_VALUES, Labelled, read_labelled
+from service.learning.report import METRIC_ROWS, write_report
+from service.learning.training import DEFAULT_ARTIFACT, DEFAULT_REPORT, fit, metrics, predict_proba, train
 
 
 def _data_args(p: argparse.ArgumentParser, prefix: str = "") -> None:

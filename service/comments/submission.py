@@ -27,12 +27,15 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from service import errors
+from service.captcha.captchas import VerifyResult
 from service.comments import messages
 from service.comments.validation import Code, Rules, ValidSubmission, validate_submission
 from service.metrics import Metrics
-from service.review import bans, queue
+from service.review import bans, intake
+from service.review.comment_ids import new_comment_id
 from service.settings import Settings
-from service.spam.model import ModelNotReady, SpamInput, SpamScorer
+from service.spam.model import SpamInput
+from service.spam.scorer import ModelNotReady, SpamScorer
 from service.store import ratelimit
 from service.store.keys import Keys
 from service.store.scripts import Scripts
@@ -46,24 +49,15 @@ _CLOCK_SKEW_MS = 5000
 class CaptchaVerifier(Protocol):
     """What `app[appkeys.CAPTCHAS]` offers (service.captcha.captchas)."""
 
-    async def verify(self, captcha_id: str, answer: str, article_id: str) -> str: ...
-
-
-class CaptchaResult(StrEnum):
-    OK = "ok"
-    MISSING = "missing-input-response"
-    INVALID = "invalid-input-response"
-    EXPIRED = "timeout-or-duplicate"
-    BAD_REQUEST = "bad-request"
-    INTERNAL = "internal-error"
+    async def verify(self, captcha_id: str, answer: str, article_id: str) -> VerifyResult: ...
 
 
 # Captcha outcomes the reader can fix, as field errors on `captcha_answer`.
 _CAPTCHA_CODES = {
-    CaptchaResult.MISSING: Code.REQUIRED,
-    CaptchaResult.INVALID: Code.CAPTCHA_INVALID,
-    CaptchaResult.EXPIRED: Code.CAPTCHA_EXPIRED,
-    CaptchaResult.BAD_REQUEST: Code.CAPTCHA_INVALID,
+    VerifyResult.MISSING_INPUT_RESPONSE: Code.REQUIRED,
+    VerifyResult.INVALID_INPUT_RESPONSE: Code.CAPTCHA_INVALID,
+    VerifyResult.TIMEOUT_OR_DUPLICATE: Code.CAPTCHA_EXPIRED,
+    VerifyResult.BAD_REQUEST: Code.CAPTCHA_INVALID,
 }
 
 
@@ -201,10 +195,10 @@ async def _rate_limits(deps: Deps, valid: ValidSubmission, origin: Origin) -> No
 
 async def _verify_captcha(deps: Deps, valid: ValidSubmission, lang: str) -> None:
     result = await deps.captchas.verify(valid.captcha_id, valid.captcha_answer, valid.article_id)
-    if result == CaptchaResult.OK:
+    if result == VerifyResult.OK:
         return
     deps.metrics.submissions.labels("captcha_failed").inc()
-    if result == CaptchaResult.INTERNAL:
+    if result == VerifyResult.INTERNAL_ERROR:
         raise errors.Unavailable(messages.message("captcha_unavailable", lang), code="captcha_unavailable")
     code = next((c for r, c in _CAPTCHA_CODES.items() if r == result), Code.CAPTCHA_INVALID)
     raise errors.ValidationFailed(
@@ -273,8 +267,8 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
         "too_fast": seconds is not None and seconds < s.min_seconds_to_submit,
         "repeat_of": repeat_of,
     }
-    comment = queue.NewComment(
-        id=queue.new_comment_id(),
+    comment = intake.NewComment(
+        id=new_comment_id(),
         article_id=valid.article_id,
         name=valid.name,
         phone=valid.phone,
@@ -291,7 +285,7 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
         signals=signals,
         lang=lang,
     )
-    cid, created = await queue.enqueue(
+    cid, created = await intake.enqueue(
         deps.redis,
         deps.keys,
         deps.scripts,

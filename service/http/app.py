@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from service import tasks as background
 from service.captcha import captchas
+from service.captcha import workers as captcha_workers
 from service.http import appkeys, auth, cors
 from service.http.views import captchas as captcha_views
 from service.http.views import comments as comment_views
@@ -24,7 +25,8 @@ from service.http.web import MAX_BODY, MIDDLEWARES, error_middleware
 from service.metrics import Metrics
 from service.settings import Settings
 from service.spam import registry, reload
-from service.spam.model import load_model_safely
+from service.spam.loading import ModelCache
+from service.spam.shadow import ShadowingScorer
 from service.store import connection as store
 from service.store import embedded
 from service.store.keys import Keys
@@ -39,7 +41,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         url = settings.redis_url
         if url is None:
-            url = stack.enter_context(embedded.running(settings.data_dir))
+            url = stack.enter_context(embedded.running(settings.data_dir)).url
         redis = store.connect(url, settings)
         stack.push_async_callback(redis.aclose)
         app[appkeys.REDIS] = redis
@@ -50,11 +52,11 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 async def model_ctx(app: web.Application) -> AsyncIterator[None]:
     """Load the spam model; a bad artifact leaves the service running but not ready."""
     settings = app[appkeys.SETTINGS]
-    model, error = load_model_safely(settings.model_path)
+    model, error = app[appkeys.MODEL_CACHE].load_safely(settings.model_path)
     if error:
         log.error("spam model not loaded: %s", error)
-    # A scorer that can also score beside it with a shadow candidate (service.spam.reload).
-    scorer = reload.ShadowingScorer(model, app[appkeys.METRICS], process=settings.spam_score_process)
+    # A scorer that can also score beside it with a shadow candidate (service.spam.shadow).
+    scorer = ShadowingScorer(model, app[appkeys.METRICS], process=settings.spam_score_process)
     app[appkeys.SCORER] = scorer
     app[appkeys.MODEL_ERROR] = [f"model: {error}"] if error else []
     yield
@@ -82,9 +84,9 @@ async def reload_ctx(app: web.Application) -> AsyncIterator[None]:
     bg = background.Background()
     bg.start(follower.follow(bg), name="model-reload")
     if settings.retrain_every_labels > 0:
-        from service.learning import retraining
+        from service.learning import schedule
 
-        bg.start(retraining.schedule_loop(redis, keys, settings, bg), name="retrain-schedule")
+        bg.start(schedule.schedule_loop(redis, keys, settings, bg), name="retrain-schedule")
     yield
     await bg.stop()
 
@@ -93,10 +95,10 @@ async def captcha_ctx(app: web.Application) -> AsyncIterator[None]:
     """The captcha rendering process pools (readers' renders; the pool refill at idle priority)
     and the background refill, for the app's lifetime."""
     settings = app[appkeys.SETTINGS]
-    workers = captchas.render_workers(settings)
-    pools = [captchas.start_workers(settings, workers, idle=False)]
+    workers = captcha_workers.render_workers(settings)
+    pools = [captcha_workers.start_workers(settings, workers, idle=False)]
     if settings.captcha_pool_target > 0:
-        pools.append(captchas.start_workers(settings, workers, idle=True))
+        pools.append(captcha_workers.start_workers(settings, workers, idle=True))
     issuer = captchas.Captchas(
         settings,
         app[appkeys.REDIS],
@@ -115,14 +117,15 @@ async def captcha_ctx(app: web.Application) -> AsyncIterator[None]:
         await issuer.stop()
         await asyncio.gather(
             *(
-                background.stop_pool(ex, started, captchas.SHUTDOWN_TIMEOUT, "captcha render workers")
+                background.stop_pool(ex, started, captcha_workers.SHUTDOWN_TIMEOUT, "captcha render workers")
                 for ex, started in pools
             )
         )
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the app for resolved settings (see `settings.resolve`)."""
+def create_app(settings: Settings, models: ModelCache | None = None) -> web.Application:
+    """Build the app for resolved settings (see `settings.resolve`). `models` may be shared by
+    apps of one process (tests start hundreds): a loaded model is immutable."""
     middlewares = list(MIDDLEWARES)
     # CORS outside the error middleware, so error answers (422, 429...) carry CORS headers too.
     middlewares.insert(middlewares.index(error_middleware), cors.cors_middleware)
@@ -130,6 +133,7 @@ def create_app(settings: Settings) -> web.Application:
     middlewares.append(auth.portal_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[appkeys.SETTINGS] = settings
+    app[appkeys.MODEL_CACHE] = models or ModelCache()
     app[appkeys.KEYS] = Keys(settings.key_prefix, settings.partitions)
     app[appkeys.METRICS] = Metrics()
     if settings.captcha_test_code:

@@ -15,8 +15,9 @@ from service.tasks import Background
 
 if TYPE_CHECKING:
     from service.captcha.captchas import Captchas
-    from service.spam.model import SpamScorer
+    from service.spam.loading import ModelCache
     from service.spam.reload import ModelFollower
+    from service.spam.scorer import SpamScorer
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)
@@ -26,6 +27,7 @@ SCRIPTS = web.AppKey("scripts", Scripts)
 SCORER: web.AppKey[SpamScorer] = web.AppKey("scorer")
 CAPTCHAS: web.AppKey[Captchas] = web.AppKey("captchas")
 MODEL_FOLLOWER: web.AppKey[ModelFollower] = web.AppKey("model_follower")
+MODEL_CACHE: web.AppKey[ModelCache] = web.AppKey("model_cache")
 # Why the model is not ready (e.g. an artifact that failed to load); empty when it is.
 MODEL_ERROR: web.AppKey[list[str]] = web.AppKey("model_error")
 # Open server-sent event streams (their handler tasks), ended on shutdown (service.review.events).

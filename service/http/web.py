@@ -13,13 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service import errors, logs
 from service.http import appkeys
 from service.http.clients import client_address, language
+from service.store import availability
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # comments are at most a few KB; anything bigger is refused early (413)
@@ -115,16 +114,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = HTTP_CODES.get(exc.status, f"http_{exc.status}")
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "Location")}
         return web.json_response(error_body(code, exc.reason), status=exc.status, headers=headers)
-    except (RedisConnectionError, RedisTimeoutError) as exc:
+    except RedisError as exc:
         metrics.redis_errors.labels(type(exc).__name__).inc()
+        if not availability.is_unavailable(exc):
+            log.exception("store error during %s %s", request.method, request.path)
+            return web.json_response(error_body("internal_error", "internal error"), status=500)
+        # Down, loading, read-only, full or busy: "try again shortly", with no traceback per request.
         log.warning("store unavailable during %s %s: %s", request.method, request.path, type(exc).__name__)
         return domain_error_response(
             errors.Unavailable("the store is unavailable, try again shortly", code="store_unavailable")
         )
-    except RedisError as exc:
-        metrics.redis_errors.labels(type(exc).__name__).inc()
-        log.exception("store error during %s %s", request.method, request.path)
-        return web.json_response(error_body("internal_error", "internal error"), status=500)
     except Exception:
         log.exception("unhandled error during %s %s", request.method, request.path)
         return web.json_response(error_body("internal_error", "internal error"), status=500)

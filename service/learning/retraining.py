@@ -4,9 +4,7 @@ Both models are scored on the same held-out data: the newest share of the decisi
 model has not learned from (what the service will see next; its card records the newest decision
 it learned from) plus the seed corpus' test split. So neither model has seen a held-out example:
 judging on decisions the current model had learned from would favour it. The challenger is
-trained on the rest (seed train split + older decisions). It passes only if it is not worse than
-the current model on macro-F1 and on spam recall at a fixed false-positive rate, each within a
-configurable margin (`DUYET_RETRAIN_MARGIN_F1`, `DUYET_RETRAIN_MARGIN_RECALL`, `DUYET_RETRAIN_FPR`).
+trained on the rest (seed train split + older decisions), and must pass the gate in `promotion`.
 
 A challenger that passes is refit with the held-out decisions too before it is promoted (the
 usual refit after model selection): otherwise the model in use would never know the newest
@@ -14,10 +12,10 @@ decisions, the ones closest to what comes next. The seed test split is never tra
 `--force` promotes a failing challenger (refit the same way), and says so in the audit stream.
 
 Deterministic: the same seed file and labels give the same training set in the same order, the
-same fits (fixed random states) and the same artifact bytes (service.learning.training saves canonically).
+same fits (fixed random states) and the same artifact bytes (`persistence` saves canonically).
 
 The CPU-bound part (`challenge`) is a plain function of picklable inputs, so the scheduled
-retraining (`schedule_loop`) runs it in a worker process and the event loop never blocks.
+retraining (`schedule`) runs it in a worker process and the event loop never blocks.
 """
 
 from __future__ import annotations
@@ -28,43 +26,27 @@ import json
 import logging
 import shutil
 import tempfile
-import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from multiprocessing import get_context
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from service import tasks as background
-from service.learning import training
+from service.learning.corpus import DEFAULT_CORPUS, Labelled, file_sha256, load_corpus
+from service.learning.persistence import save
+from service.learning.promotion import Gate, Policy, evaluate, gate
+from service.learning.report import write_report
+from service.learning.training import fit, predict_proba
 from service.review import labels
 from service.review.labels import Example
 from service.settings import Settings
 from service.spam import registry
 from service.store.keys import Keys
-from service.store.scripts import Scripts
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The promotion gate: how much worse a challenger may be (0 = not worse at all)."""
-
-    fpr: float = 0.01
-    margin_f1: float = 0.0
-    margin_recall: float = 0.0
-    holdout_share: float = 0.2
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> Policy:
-        return cls(s.retrain_fpr, s.retrain_margin_f1, s.retrain_margin_recall, s.retrain_holdout_share)
 
 
 Until = tuple[int, str]  # (at_ms, comment_id): the newest decision a model learned from
@@ -72,10 +54,10 @@ Until = tuple[int, str]  # (at_ms, comment_id): the newest decision a model lear
 
 @dataclass
 class Dataset:
-    train: training.Labelled
-    holdout: training.Labelled
+    train: Labelled
+    holdout: Labelled
     #: the held-out decisions, added to `train` when a challenger is refit for promotion
-    held_decisions: training.Labelled
+    held_decisions: Labelled
     counts: dict[str, int]
     data_sha256: str
     train_until: Until | None
@@ -116,22 +98,22 @@ def split_by_time(
     return binary[:cut], binary[cut:]
 
 
-def _labelled(examples: Sequence[Example]) -> training.Labelled:
-    return training.Labelled([e.record() for e in examples], np.asarray([e.y for e in examples], dtype=int))
+def _labelled(examples: Sequence[Example]) -> Labelled:
+    return Labelled([e.record() for e in examples], np.asarray([e.y for e in examples], dtype=int))
 
 
-def _concat(a: training.Labelled, b: training.Labelled) -> training.Labelled:
-    return training.Labelled(a.rows + b.rows, np.concatenate([a.y, b.y]).astype(int))
+def _concat(a: Labelled, b: Labelled) -> Labelled:
+    return Labelled(a.rows + b.rows, np.concatenate([a.y, b.y]).astype(int))
 
 
 def build_dataset(seed: Path | None, examples: Sequence[Example], share: float, seen: Until | None = None) -> Dataset:
     """Training and held-out data, in a fixed order (seed file order, then decisions by time)."""
-    empty = training.Labelled([], np.zeros(0, dtype=int))
-    seed_train = training.load_corpus(seed, "train") if seed else empty
-    seed_test = training.load_corpus(seed, "test") if seed else empty
+    empty = Labelled([], np.zeros(0, dtype=int))
+    seed_train = load_corpus(seed, "train") if seed else empty
+    seed_test = load_corpus(seed, "test") if seed else empty
     older, newest = split_by_time(examples, share, seen)
     digest = hashlib.sha256()
-    digest.update((training.file_sha256(seed) if seed else "no-seed").encode())
+    digest.update((file_sha256(seed) if seed else "no-seed").encode())
     for e in [*older, *newest]:
         digest.update(f"\n{e.comment_id}\t{e.label}\t{e.at_ms}".encode())
     digest.update(f"\nheld out {len(newest)}".encode())
@@ -150,51 +132,6 @@ def build_dataset(seed: Path | None, examples: Sequence[Example], share: float, 
         train_until=_until(older),
         all_until=_until([*older, *newest]),
     )
-
-
-def recall_at_fpr(y: npt.NDArray[np.int_], proba: npt.NDArray[np.float64], fpr: float) -> float:
-    """Share of spam scored above the strictest threshold that flags at most `fpr` of ham."""
-    spam, ham = proba[y == 1], np.sort(proba[y == 0])[::-1]
-    if not len(spam):
-        return float("nan")
-    k = int(np.floor(fpr * len(ham)))
-    if k >= len(ham):
-        return 1.0
-    return float((spam > ham[k]).mean())
-
-
-def evaluate(
-    y: npt.NDArray[np.int_], proba: npt.NDArray[np.float64], thresholds: dict[str, float], fpr: float
-) -> dict[str, Any]:
-    m = training.metrics(y, proba, thresholds)
-    m["recall_at_fpr"] = recall_at_fpr(y, proba, fpr)
-    m["fpr"] = fpr
-    return m
-
-
-@dataclass
-class Gate:
-    passed: bool
-    reasons: list[str] = field(default_factory=list)
-
-
-def gate(current: dict[str, Any] | None, challenger: dict[str, Any], policy: Policy) -> Gate:
-    """Not worse on macro-F1 and on spam recall at the configured false-positive rate."""
-    if current is None:
-        return Gate(True, ["no current model could be evaluated"])
-    reasons: list[str] = []
-    ok = True
-    for key, margin, label in (
-        ("macro_f1", policy.margin_f1, "macro-F1"),
-        ("recall_at_fpr", policy.margin_recall, f"spam recall at FPR {policy.fpr:g}"),
-    ):
-        c, n = float(current[key]), float(challenger[key])
-        if np.isnan(n) or (not np.isnan(c) and n < c - margin - 1e-12):
-            ok = False
-            reasons.append(f"{label} {n:.4f} is worse than the current {c:.4f} (margin {margin:g})")
-        else:
-            reasons.append(f"{label} {n:.4f} vs current {c:.4f}: not worse (margin {margin:g})")
-    return Gate(ok, reasons)
 
 
 @dataclass
@@ -232,9 +169,9 @@ def challenge(
             "held-out data needs both ham and spam: label more comments (new since the current model), "
             "or keep the seed corpus"
         )
-    fitted = training.fit(dataset.train, progress=False)
+    fitted = fit(dataset.train, progress=False)
     y = dataset.holdout.y
-    ch_proba = training.predict_proba(fitted.model, dataset.holdout, progress=False)
+    ch_proba = predict_proba(fitted.model, dataset.holdout, progress=False)
     ch_metrics = evaluate(y, ch_proba, fitted.thresholds, policy.fpr)
     cur_metrics: dict[str, Any] | None = None
     cur_version: str | None = None
@@ -254,11 +191,11 @@ def challenge(
     until = dataset.train_until
     do_refit = len(dataset.held_decisions) > 0 and (refit == "always" or (refit == "passed" and decision.passed))
     if do_refit:
-        fitted = training.fit(_concat(dataset.train, dataset.held_decisions), progress=False)
+        fitted = fit(_concat(dataset.train, dataset.held_decisions), progress=False)
         until = dataset.all_until
     artifact = out_dir / registry.ARTIFACT_NAME
     counts = dict(dataset.counts)
-    card = training.save(
+    card = save(
         fitted,
         artifact,
         data_sha256=dataset.data_sha256,
@@ -284,7 +221,7 @@ def challenge(
     if report is not None:
         sections = [(f"current {cur_version}", cur_metrics)] if cur_metrics else []
         sections.append(("challenger (as judged)", ch_metrics))
-        training.write_report(
+        write_report(
             report,
             title=f"Retraining: challenger {card['version']} vs current {cur_version or '(none)'}",
             sections=sections,
@@ -312,7 +249,9 @@ def challenge(
 
 # --------------------------------------------------------------------------- the whole run
 @dataclass
-class Outcome:
+class RetrainOutcome:
+    """What one retraining run did: the challenge, and whether its challenger was promoted."""
+
     challenge: Challenge
     promoted: bool
     forced: bool
@@ -333,13 +272,13 @@ async def retrain(
     keys: Keys,
     settings: Settings,
     *,
-    seed: Path | None = training.DEFAULT_CORPUS,
+    seed: Path | None = DEFAULT_CORPUS,
     dry_run: bool = False,
     force: bool = False,
     by: str = "cli",
     report: Path | None = None,
     executor: ProcessPoolExecutor | None = None,
-) -> Outcome:
+) -> RetrainOutcome:
     """Read labels, train and judge a challenger; register and promote it unless told otherwise."""
     policy = Policy.from_settings(settings)
     examples = await labels.read_all(redis, keys)
@@ -379,12 +318,12 @@ async def retrain(
                 )
                 await registry.promote(redis, keys, version, by, reason, forced=force and not result.gate.passed)
             promoted = True
-    return Outcome(result, promoted, force and not result.gate.passed and promoted, dry_run)
+    return RetrainOutcome(result, promoted, force and not result.gate.passed and promoted, dry_run)
 
 
 def _card_of(artifact: Path | None) -> dict[str, Any] | None:
     """The card beside an artifact, or None (unreadable cards are the loader's business, not ours)."""
-    from service.spam.model import ModelLoadError, read_card
+    from service.spam.artifact import ModelLoadError, read_card
 
     if artifact is None:
         return None
@@ -397,48 +336,3 @@ def _card_of(artifact: Path | None) -> dict[str, Any] | None:
 def _ensure(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-# --------------------------------------------------------------------------- the N-labels schedule
-async def schedule_loop(
-    redis: Redis, keys: Keys, settings: Settings, bg: background.Background, seed: Path | None = training.DEFAULT_CORPUS
-) -> None:
-    """Retrain when `retrain_every_labels` new labels arrived; one replica at a time (a lock with a
-    TTL), training in a worker process. Never on the request path; errors are logged, never fatal."""
-    every = settings.retrain_every_labels
-    lock_ttl = 3600
-    scripts = Scripts(redis)
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
-    try:
-        while await bg.pause(settings.retrain_check_seconds):
-            try:
-                n = await labels.count(redis, keys)
-                seen = int(await redis.get(keys.labels_seen()) or 0)
-                if n - seen < every:
-                    continue
-                token = f"{time.time()}"
-                if not await redis.set(keys.retrain_lock(), token, nx=True, ex=lock_ttl):
-                    continue
-                try:
-                    # A stop drops a training in flight (its labels stay new for the next check).
-                    finished, out = await bg.unless_stopped(
-                        retrain(redis, keys, settings, seed=seed, by="schedule", executor=pool)
-                    )
-                    if not finished or out is None:
-                        break
-                    log.info(
-                        "scheduled retraining: challenger %s %s",
-                        out.challenge.card["version"],
-                        "promoted" if out.promoted else "not promoted: " + "; ".join(out.challenge.gate.reasons),
-                    )
-                finally:
-                    # Shielded: a stop cancels repeatedly, and a lock left behind would hold off
-                    # every replica's retraining for an hour.
-                    await asyncio.shield(scripts.lock_release(redis, keys.retrain_lock(), token))
-            except (RedisError, ValueError, OSError) as exc:
-                log.warning("scheduled retraining skipped: %s", exc)
-    finally:
-        # Not `with`: its shutdown waits, with the event loop blocked, for a training in flight
-        # (half a minute on the full corpus). That training is dropped instead; the labels it
-        # would have used are still new at the next check.
-        background.terminate_pool(pool)

@@ -1,1 +1,2 @@
-"""The review queue: its state machine, moderators, bans, retention, events, undo, portals."""
+"""The review queue (states, intake, transitions, reading, queue_stats), the accounts that use it
+(moderators, portals), bans, retention, events, undo."""

@@ -1,10 +1,8 @@
 """Moderator accounts, roles and authentication.
 
-Tokens are 256 random bits, shown once when created or rotated; only their sha256 is stored
-(a stolen database does not log anyone in), looked up by that digest and compared again in
-constant time. Tokens are never logged. Every view checks access through `require`, the one
-place that knows how a request proves who it is (Bearer tokens now; the web UI's session
-cookie plugs in here later).
+A moderator logs in with a token (a bearer secret, shown once and stored only as a digest, as
+`service.review.accounts` keeps every account) or, in the web UI, with a password (scrypt). Tokens
+are never logged. How a request proves who it is lives at the edge, in `service.http.auth.require`.
 """
 
 from __future__ import annotations
@@ -12,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
-import re
 import secrets
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -23,12 +18,11 @@ from typing import Any
 from redis.asyncio import Redis
 
 from service import errors
-from service.review import tokens
+from service.review.accounts import NAME_RE, AccountBook
 from service.settings import Settings
 from service.store.keys import Keys
 
 TOKEN_PREFIX = "dyt_"
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
 DEV_ADMIN = "admin"
 
 
@@ -59,14 +53,6 @@ class ModeratorNotFound(errors.NotFound):
     code = "moderator_not_found"
 
 
-def new_token() -> str:
-    return tokens.new(TOKEN_PREFIX)
-
-
-def token_digest(token: str) -> str:
-    return tokens.digest(token)
-
-
 def hash_password(password: str) -> str:
     """scrypt (n=2^14, r=8, p=1), for the web UI's log-in form."""
     salt = secrets.token_bytes(16)
@@ -85,91 +71,53 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(digest.hex(), digest_hex)
 
 
-def _account(name: str, raw: str) -> tuple[Moderator, dict[str, Any]]:
-    data = json.loads(raw)
-    return Moderator(name, Role(data["role"]), int(data["created_at_ms"])), data
+def _moderator(name: str, data: dict[str, Any]) -> Moderator:
+    return Moderator(name, Role(data["role"]), int(data["created_at_ms"]))
 
 
-def _validate_name(name: str) -> None:
-    if not NAME_RE.match(name):
-        raise errors.BadRequest(
-            "a moderator name is 2-32 of a-z 0-9 _ . - starting with a letter or digit", code="invalid_name"
-        )
+_BOOK = AccountBook(
+    noun="moderator",
+    accounts_key=Keys.moderators,
+    index_key=Keys.moderator_tokens,
+    prefix=TOKEN_PREFIX,
+    digest_field="token_sha256",
+    parse=_moderator,
+    exists=ModeratorExists,
+    not_found=ModeratorNotFound,
+)
 
 
 async def add(redis: Redis, keys: Keys, name: str, role: Role) -> tuple[Moderator, str]:
     """Create an account; returns it and its token (the only time the token is visible)."""
-    _validate_name(name)
-    token = new_token()
-    mod = Moderator(name, role, int(time.time() * 1000))
-    account = {"role": role.value, "created_at_ms": mod.created_at_ms, "token_sha256": token_digest(token)}
-    created = await redis.hsetnx(keys.moderators(), name, json.dumps(account))
-    if not created:
-        raise ModeratorExists("a moderator with this name exists", name=name)
-    await redis.hset(keys.moderator_tokens(), token_digest(token), name)
-    return mod, token
+    return await _BOOK.add(redis, keys, name, {"role": role.value})
 
 
 async def get(redis: Redis, keys: Keys, name: str) -> Moderator:
-    raw: Any = await redis.hget(keys.moderators(), name)
-    if raw is None:
-        raise ModeratorNotFound("no such moderator", name=name)
-    return _account(name, raw)[0]
+    return await _BOOK.get(redis, keys, name)
 
 
 async def list_all(redis: Redis, keys: Keys) -> list[Moderator]:
-    rows: Any = await redis.hgetall(keys.moderators())
-    return sorted((_account(n, raw)[0] for n, raw in rows.items()), key=lambda m: m.name)
+    return await _BOOK.list_all(redis, keys)
 
 
 async def remove(redis: Redis, keys: Keys, name: str) -> None:
-    raw: Any = await redis.hget(keys.moderators(), name)
-    if raw is None:
-        raise ModeratorNotFound("no such moderator", name=name)
-    _, data = _account(name, raw)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hdel(keys.moderator_tokens(), data["token_sha256"])
-        pipe.hdel(keys.moderators(), name)
-        await pipe.execute()
+    await _BOOK.remove(redis, keys, name)
 
 
 async def rotate(redis: Redis, keys: Keys, name: str) -> str:
     """Replace a moderator's token (the old one stops working at once); returns the new one."""
-    raw: Any = await redis.hget(keys.moderators(), name)
-    if raw is None:
-        raise ModeratorNotFound("no such moderator", name=name)
-    _, data = _account(name, raw)
-    token = new_token()
-    old = data["token_sha256"]
-    data["token_sha256"] = token_digest(token)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hdel(keys.moderator_tokens(), old)
-        pipe.hset(keys.moderator_tokens(), data["token_sha256"], name)
-        pipe.hset(keys.moderators(), name, json.dumps(data))
-        await pipe.execute()
-    return token
+    return await _BOOK.rotate(redis, keys, name)
 
 
 async def set_password(redis: Redis, keys: Keys, name: str, password: str) -> None:
-    raw: Any = await redis.hget(keys.moderators(), name)
-    if raw is None:
-        raise ModeratorNotFound("no such moderator", name=name)
-    _, data = _account(name, raw)
+    data = await _BOOK.data(redis, keys, name)
     data["password"] = hash_password(password)
-    await redis.hset(keys.moderators(), name, json.dumps(data))
+    await _BOOK.save_data(redis, keys, name, data)
 
 
 async def authenticate_token(redis: Redis, keys: Keys, token: str) -> Moderator | None:
     """The moderator a token belongs to, or None."""
-    return await tokens.find(
-        redis,
-        keys.moderator_tokens(),
-        keys.moderators(),
-        token,
-        prefix=TOKEN_PREFIX,
-        field="token_sha256",
-        parse=_account,
-    )
+    return await _BOOK.authenticate(redis, keys, token)
 
 
 # Checked when the name is unknown or has no password, so every failure costs one scrypt (no user oracle).
@@ -178,8 +126,9 @@ _DUMMY_PASSWORD = "scrypt$" + "00" * 16 + "$" + "00" * 32
 
 async def authenticate_password(redis: Redis, keys: Keys, name: str, password: str) -> Moderator | None:
     """The moderator if `password` is theirs (set by `duyet moderators passwd`), else None; as slow either way."""
-    raw: Any = await redis.hget(keys.moderators(), name) if NAME_RE.match(name) else None
-    mod, data = _account(name, raw) if raw is not None else (None, {})
+    found = await _BOOK.find_data(redis, keys, name) if NAME_RE.match(name) else None
+    data = found or {}
+    mod = _moderator(name, data) if found is not None else None
     stored = str(data.get("password") or _DUMMY_PASSWORD)
     ok = await asyncio.to_thread(check_password, password, stored)  # scrypt: ~50 ms, off the event loop
     return mod if ok and mod is not None and data.get("password") else None
@@ -195,10 +144,9 @@ async def ensure_admin(redis: Redis, keys: Keys) -> str | None:
         _, token = await add(redis, keys, DEV_ADMIN, Role.ADMIN)
     except ModeratorExists:
         # An account named admin exists without the admin role: give it a fresh token and the role.
-        raw = await redis.hget(keys.moderators(), DEV_ADMIN)
-        data = json.loads(raw or "{}")
+        data = await _BOOK.find_data(redis, keys, DEV_ADMIN) or {}
         data["role"] = Role.ADMIN.value
-        await redis.hset(keys.moderators(), DEV_ADMIN, json.dumps(data))
+        await _BOOK.save_data(redis, keys, DEV_ADMIN, data)
         token = await rotate(redis, keys, DEV_ADMIN)
     return token
 

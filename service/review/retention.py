@@ -14,7 +14,7 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from service.review import queue
+from service.review.transitions import erase_personal_data
 from service.store.keys import Keys
 from service.store.scripts import Scripts
 from service.tasks import Background
@@ -29,7 +29,7 @@ def cutoff_ms(days: float, now_ms: int | None = None) -> int:
 
 async def run(redis: Redis, keys: Keys, scripts: Scripts, days: float, now_ms: int | None = None) -> int:
     """Erase personal data of comments decided more than `days` ago; how many were erased."""
-    return await queue.erase_personal_data(redis, keys, scripts, cutoff_ms(days, now_ms))
+    return await erase_personal_data(redis, keys, scripts, cutoff_ms(days, now_ms))
 
 
 async def loop(redis: Redis, keys: Keys, scripts: Scripts, days: float, every_s: float, bg: Background) -> None:

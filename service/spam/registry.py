@@ -26,7 +26,8 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from service import errors
-from service.spam.model import SpamModel, card_path
+from service.spam.artifact import card_path
+from service.spam.model import SpamModel
 from service.store.keys import Keys
 
 ARTIFACT_NAME = "spam-model.skops"

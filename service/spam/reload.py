@@ -7,10 +7,7 @@ loads the new artifact in a thread and `swap`s it into the scorer. A batch alrea
 finishes with the model it started with, so no request fails during the switch. Pub/sub drops
 messages while a replica is disconnected, so every replica also re-reads the registry every
 `RESYNC_S` seconds.
-
-Shadow mode: `ShadowingScorer` answers with the current model and, when a shadow version is set,
-scores the same input with the candidate in the background (its own micro-batches and thread),
-counting verdict agreement; the answer and its latency are unaffected.
+A shadow version is handed to the app's `ShadowingScorer` (service.spam.shadow).
 """
 
 from __future__ import annotations
@@ -26,71 +23,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from service import tasks as background
-from service.metrics import Metrics
 from service.spam import registry
-from service.spam.model import SpamInput, SpamModel, SpamScore, SpamScorer, card_path
+from service.spam.artifact import card_path
+from service.spam.model import SpamModel
+from service.spam.scorer import SpamScorer
+from service.spam.shadow import ShadowingScorer
 from service.store.keys import Keys
 
 log = logging.getLogger(__name__)
 RESYNC_S = 30.0
-OUTCOMES = ("agree", "disagree", "error")
-
-
-class ShadowingScorer(SpamScorer):
-    """The app's scorer: the current model answers; a shadow candidate, if any, scores beside it."""
-
-    def __init__(self, model: SpamModel | None = None, metrics: Metrics | None = None, **kwargs: Any) -> None:
-        super().__init__(model, metrics=metrics, **kwargs)
-        self._shadow: SpamScorer | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.shadow_counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
-
-    @property
-    def shadow_version(self) -> str | None:
-        return self._shadow.version if self._shadow is not None else None
-
-    async def set_shadow(self, model: SpamModel | None) -> None:
-        """Start shadowing with `model` (counts restart from zero), or stop (None)."""
-        old, self._shadow = self._shadow, (SpamScorer(model) if model is not None else None)
-        self.shadow_counts = dict.fromkeys(OUTCOMES, 0)
-        if old is not None:
-            await old.close()
-
-    async def score(self, inp: SpamInput) -> SpamScore:
-        result = await super().score(inp)
-        shadow = self._shadow
-        if shadow is not None:
-            task = asyncio.get_running_loop().create_task(self._compare(shadow, inp, result))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return result
-
-    async def _compare(self, shadow: SpamScorer, inp: SpamInput, current: SpamScore) -> None:
-        try:
-            candidate = await shadow.score(inp)
-            outcome = "agree" if candidate.verdict == current.verdict else "disagree"
-        except Exception:  # the shadow must never matter to anyone but its counters
-            outcome = "error"
-        if shadow is not self._shadow:
-            return  # shadowing changed meanwhile: these counts belong to the old candidate
-        self.shadow_counts[outcome] += 1
-        if self._metrics is not None:
-            self._metrics.shadow.labels(outcome).inc()
-
-    async def drain_shadow(self) -> None:
-        """Wait for shadow scores still in flight (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def shadow_report(self) -> dict[str, Any]:
-        counts = dict(self.shadow_counts)
-        return {"version": self.shadow_version, **counts, "total": sum(counts.values())}
-
-    async def close(self) -> None:
-        await self.drain_shadow()
-        await super().close()
-        if self._shadow is not None:
-            await self._shadow.close()
 
 
 def _shipped_version(path: Path) -> str | None:

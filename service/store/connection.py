@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
-from redis.backoff import ExponentialBackoff
+from redis.backoff import NoBackoff
 
 from service.settings import Settings
 
@@ -21,8 +21,11 @@ def _common(settings: Settings) -> dict[str, Any]:
     return {
         "socket_timeout": settings.redis_timeout,
         "socket_connect_timeout": min(settings.redis_timeout, 0.5),
-        # One quick retry covers a dropped idle connection; more would blow the 1 s budget.
-        "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
+        # No automatic retry: a command that timed out may still run when the store resumes, and
+        # running a script twice (an enqueue, a decision) is not harmless. The health check below
+        # replaces idle connections the store dropped; a failure otherwise is a 503 the caller
+        # may retry, with the same idempotent id.
+        "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 15,
         "decode_responses": True,
     }

@@ -375,12 +375,12 @@ class Scripts:
         return int(count), int(ttl)
 
     async def queue_enqueue(self, redis: Redis, keys: list[str], args: list[Any]) -> tuple[str, int]:
-        """See QUEUE_ENQUEUE; `service.review.queue.enqueue` builds the keys and arguments."""
+        """See QUEUE_ENQUEUE; `service.review.intake.enqueue` builds the keys and arguments."""
         found, code = await self._run(self._queue_enqueue, redis, keys, args)
         return str(found), int(code)
 
     # The queue's transition scripts answer {'ok', ...} | {'not_found'} | {'conflict', ...};
-    # `service.review.queue` turns those into values and domain errors.
+    # `service.review.transitions` turns those into values and domain errors.
     async def queue_expire(self, redis: Redis, keys: list[str], args: list[Any]) -> list[str]:
         return [str(x) for x in await self._run(self._queue_expire, redis, keys, args)]
 

@@ -124,7 +124,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "skip_link": ("Bỏ qua tới hàng đợi", "Skip to the queue"),
 }
 
-# Why a comment was rejected (queue.RejectReason values) -> (vi, en).
+# Why a comment was rejected (review.states.RejectReason values) -> (vi, en).
 REASONS: dict[str, tuple[str, str]] = {
     "spam": ("Rác, spam", "Spam"),
     "advertising": ("Quảng cáo", "Advertising"),

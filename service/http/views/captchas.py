@@ -2,54 +2,62 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, Field, field_validator
 
-from service.errors import BadRequest
-from service.http import appkeys
+from service.http import appkeys, bodies, openapi
 
 routes = web.RouteTableDef()
 # Every fetch is for one short-lived captcha: never cache, never let a proxy share it.
 NO_STORE = {"Cache-Control": "no-store, private"}
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    """The optional fields, from JSON, a form post, or nothing at all."""
-    if not request.can_read_body:
-        return {}
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise BadRequest("the body is not valid JSON", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", code="invalid_json")
-    return body
+class CaptchaRequest(bodies.Body):
+    """Optional: the body may be empty, JSON or a form post."""
+
+    article_id: bodies.ArticleId | None = Field(None, description="Bind the captcha to this article")
+    replaces: str | None = Field(None, max_length=512, description="The captcha being refreshed: it is voided")
+
+    @field_validator("article_id", "replaces", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
-def _optional_str(body: dict[str, Any], field: str) -> str | None:
-    value = body.get(field)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(f"{field} must be a string", code=f"invalid_{field}")
-    return value
+class CaptchaIssued(BaseModel):
+    id: str = Field(description="Send back as `captcha_id` with the comment")
+    image_url: str = Field(description="The PNG")
+    audio_url: str = Field(description="The code read aloud (WAV), in the Accept-Language")
+    expires_in: int = Field(description="Seconds the captcha stays valid")
+
+
+ID_PARAM = openapi.path_param("id", "The captcha's id", {"type": "string", "maxLength": 512})
+MEDIA_RESPONSES: dict[int | str, openapi.Response] = {
+    404: openapi.Response("Unknown, expired or already used", openapi.ERROR),
+}
 
 
 @routes.post("/v1/captchas")
+@openapi.operation(
+    summary="Issue a captcha",
+    description="A new captcha, optionally bound to `article_id`; `replaces` voids the one being refreshed.",
+    tags=("public",),
+    access=openapi.Access.PORTAL,
+    request_body=CaptchaRequest,
+    request_types=("application/json", "application/x-www-form-urlencoded"),
+    body_required=False,
+    responses={
+        201: openapi.Response("The captcha", CaptchaIssued),
+        429: openapi.Response("Too many captchas for this client", openapi.ERROR, retry_after=True),
+    },
+)
 async def issue(request: web.Request) -> web.Response:
     """A new captcha, optionally bound to `article_id`; `replaces` voids the one being refreshed."""
-    body = await _body(request)
+    body = await bodies.body(request, CaptchaRequest, forms=True)
     captchas = request.app[appkeys.CAPTCHAS]
-    issued = await captchas.issue(
-        request[appkeys.CLIENT], _optional_str(body, "article_id"), _optional_str(body, "replaces")
-    )
+    issued = await captchas.issue(request[appkeys.CLIENT], body.article_id, body.replaces)
     return web.json_response(
         {
             "id": issued.id,
@@ -63,12 +71,24 @@ async def issue(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/captchas/{id}/image")
+@openapi.operation(
+    summary="A captcha's image",
+    tags=("public",),
+    parameters=(ID_PARAM,),
+    responses={200: openapi.Response("The PNG", {"type": "string"}, content_type="image/png"), **MEDIA_RESPONSES},
+)
 async def image(request: web.Request) -> web.Response:
     png = await request.app[appkeys.CAPTCHAS].image(request.match_info["id"])
     return web.Response(body=png, content_type="image/png", headers=NO_STORE)
 
 
 @routes.get("/v1/captchas/{id}/audio")
+@openapi.operation(
+    summary="A captcha's code read aloud",
+    tags=("public",),
+    parameters=(ID_PARAM,),
+    responses={200: openapi.Response("The WAV", {"type": "string"}, content_type="audio/wav"), **MEDIA_RESPONSES},
+)
 async def audio(request: web.Request) -> web.Response:
     lang = request[appkeys.LANG]
     wav = await request.app[appkeys.CAPTCHAS].audio(request.match_info["id"], lang)

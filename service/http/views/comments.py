@@ -15,17 +15,17 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
-from pydantic import BaseModel, Field
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from pydantic import BaseModel, Field, ValidationError
+from redis.exceptions import RedisError
 
 from service import errors
 from service.comments import messages
 from service.comments import submission as comments
 from service.comments.validation import Rules, check_article_id, submission_model
-from service.http import appkeys, openapi
+from service.http import appkeys, bodies, openapi, presentation
 from service.http.web import MAX_BODY
-from service.review import queue
+from service.review import reading
+from service.store import availability
 
 routes = web.RouteTableDef()
 
@@ -54,6 +54,11 @@ class PublicComment(BaseModel):
 class CommentPage(BaseModel):
     items: list[PublicComment]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
+class PageQuery(BaseModel):
+    limit: int = Field(LIST_DEFAULT, ge=1, le=LIST_MAX, description="Comments per page")
+    cursor: bodies.Cursor | None = None
 
 
 class FormTokenBody(BaseModel):
@@ -202,6 +207,7 @@ SUBMIT_RESPONSES: dict[int | str, openapi.Response] = {
         "Accepts JSON or a plain HTML form post. The answer never reveals the spam score."
     ),
     tags=("public",),
+    access=openapi.Access.PORTAL,
     request_body=_submission_schema,
     request_types=(JSON_TYPE, FORM_TYPE),
     headers={"Idempotency-Key": "1-128 of A-Z a-z 0-9 . _ : - ; a retry with the same key stores once"},
@@ -240,9 +246,9 @@ async def post_comment(request: web.Request) -> web.Response:
         if back_to is None:
             raise
         return _see_other(outcome_url(back_to, duyet="error", code=exc.code))
-    except (RedisConnectionError, RedisTimeoutError):
-        if back_to is None:
-            raise  # the edge answers 503 + Retry-After
+    except RedisError as exc:
+        if back_to is None or not availability.is_unavailable(exc):
+            raise  # the edge answers 503 + Retry-After (or 500 for a bug)
         return _see_other(outcome_url(back_to, duyet="error", code="store_unavailable"))
     if back_to is not None:
         return _see_other(outcome_url(back_to, duyet="pending"))
@@ -254,11 +260,9 @@ async def post_comment(request: web.Request) -> web.Response:
     summary="Approved comments of an article",
     description="Newest first, paginated with an opaque cursor; public fields only (never phone or address).",
     tags=("public",),
-    parameters=(
-        openapi.path_param("article_id", "1-128 of A-Z a-z 0-9 . _ : / -"),
-        openapi.query_param("limit", {"type": "integer", "minimum": 1, "maximum": LIST_MAX, "default": LIST_DEFAULT}),
-        openapi.query_param("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
-    ),
+    access=openapi.Access.PORTAL,
+    parameters=(openapi.path_param("article_id", schema=bodies.schema_of(bodies.ArticleId)),),
+    query=PageQuery,
     responses={
         200: openapi.Response("A page of comments", CommentPage, etag=True),
         304: openapi.Response("Not modified (If-None-Match)"),
@@ -270,13 +274,12 @@ async def list_comments(request: web.Request) -> web.Response:
     """Approved comments of an article, newest first."""
     lang = request[appkeys.LANG]
     article_id = check_article_id(request.match_info["article_id"], lang)
-    limit = _limit(request.query.get("limit"), lang)
-    cursor = request.query.get("cursor") or None
-    if cursor is not None and len(cursor) > 200:
-        raise errors.BadRequest(messages.message("invalid_cursor", lang, field="cursor"), code="invalid_cursor")
+    page = _page_query(request, lang)
     app = request.app
-    items, next_cursor = await queue.list_approved(app[appkeys.REDIS], app[appkeys.KEYS], article_id, limit, cursor)
-    public = [{k: item.get(k) for k in queue.PUBLIC_FIELDS} for item in items]
+    items, next_cursor = await reading.list_approved(
+        app[appkeys.REDIS], app[appkeys.KEYS], article_id, page.limit, page.cursor
+    )
+    public = [presentation.public_comment(item) for item in items]
     body = json.dumps({"items": public, "next_cursor": next_cursor}, ensure_ascii=False, separators=(",", ":"))
     etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": LIST_CACHE, "Vary": "Accept-Language"}
@@ -285,15 +288,19 @@ async def list_comments(request: web.Request) -> web.Response:
     return web.Response(text=body, content_type=JSON_TYPE, charset="utf-8", headers=headers)
 
 
-def _limit(raw: str | None, lang: str) -> int:
-    if raw is None or raw == "":
-        return LIST_DEFAULT
-    if raw.isdigit() and 1 <= int(raw) <= LIST_MAX:
-        return int(raw)
-    raise errors.ValidationFailed(
-        [messages.field_error("limit", "out_of_range", lang, min=1, max=LIST_MAX)],
-        message=messages.message("validation_failed", lang),
-    )
+def _page_query(request: web.Request, lang: str) -> PageQuery:
+    """The query as a `PageQuery`, its problems in this route's localised words (422 limit, 400 cursor)."""
+    try:
+        return PageQuery.model_validate({k: v for k, v in request.query.items() if v != ""})
+    except ValidationError as exc:
+        if exc.errors()[0]["loc"][0] == "cursor":
+            raise errors.BadRequest(
+                messages.message("invalid_cursor", lang, field="cursor"), code="invalid_cursor"
+            ) from None
+        raise errors.ValidationFailed(
+            [messages.field_error("limit", "out_of_range", lang, min=1, max=LIST_MAX)],
+            message=messages.message("validation_failed", lang),
+        ) from None
 
 
 @routes.get("/v1/form-token")

@@ -33,7 +33,6 @@ def spec_of(app: web.Application) -> dict[str, Any]:
 
 @routes.get("/openapi.json")
 @openapi.operation(
-    summary="This API's OpenAPI 3.1 document",
     tags=("docs",),
     responses={200: openapi.Response("The document", {"type": "object"})},
 )
@@ -45,7 +44,6 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 @routes.get("/docs")
 @openapi.operation(
-    summary="Human-readable API documentation",
     tags=("docs",),
     responses={200: openapi.Response("An HTML page", {"type": "string"}, content_type="text/html")},
 )
@@ -109,6 +107,17 @@ def _schema_table(spec: dict[str, Any], schema: dict[str, Any]) -> str:
     return f"<p class=muted>{title} (* required)</p><table>{head}{rows}</table>"
 
 
+def _who(security: list[dict[str, list[str]]]) -> str:
+    """The security requirements in words: alternatives joined by "or", `{}` being anyone."""
+    if not security:
+        return "anyone"
+    ways = [
+        " + ".join(f"{scheme} ({', '.join(roles)})" if roles else scheme for scheme, roles in need.items()) or "anyone"
+        for need in security
+    ]
+    return " or ".join(ways)
+
+
 def _operation(spec: dict[str, Any], method: str, path: str, op: dict[str, Any]) -> str:
     parts = [
         f"<details class=op id={escape(op.get('operationId', ''))}><summary><span class='m {method}'>{method}</span>"
@@ -116,8 +125,7 @@ def _operation(spec: dict[str, Any], method: str, path: str, op: dict[str, Any])
     ]
     if op.get("description"):
         parts.append(f"<p>{escape(op['description'])}</p>")
-    if op.get("security"):
-        parts.append("<p class=muted>Needs a moderator's bearer token.</p>")
+    parts.append(f"<p class=muted>Who may call it: {escape(_who(op.get('security', [])))}</p>")
     params = op.get("parameters", [])
     if params:
         rows = "".join(

@@ -6,11 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
-from service.http import appkeys, auth
+from service.http import appkeys, auth, openapi
 from service.review import labels
 from service.review.moderators import Role
 from service.spam import registry
-from service.spam import reload as hot_reload
+from service.spam.shadow import ShadowingScorer
 
 routes = web.RouteTableDef()
 
@@ -18,7 +18,7 @@ routes = web.RouteTableDef()
 async def _state(app: web.Application) -> dict[str, Any]:
     redis, keys = app[appkeys.REDIS], app[appkeys.KEYS]
     scorer = app[appkeys.SCORER]
-    shadow = scorer.shadow_report() if isinstance(scorer, hot_reload.ShadowingScorer) else {"version": None}
+    shadow = scorer.shadow_report() if isinstance(scorer, ShadowingScorer) else {"version": None}
     return {
         "version": scorer.version,  # what this replica scores with right now
         "ready": scorer.ready,
@@ -35,7 +35,16 @@ async def _state(app: web.Application) -> dict[str, Any]:
     }
 
 
+MODEL_STATE = {"type": "object", "required": ["version", "ready", "registry", "shadow", "labels"]}
+
+
 @routes.get("/v1/model")
+@openapi.operation(
+    summary="The spam model in use, the registry, shadow agreement",
+    tags=("model",),
+    access=openapi.Access.ADMIN,
+    responses={200: openapi.Response("The model's state", MODEL_STATE)},
+)
 async def get_model(request: web.Request) -> web.Response:
     """The model in use, the registry's current/shadow/previous versions, shadow agreement counts."""
     await auth.require(request, Role.ADMIN)
@@ -43,6 +52,12 @@ async def get_model(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/model/reload")
+@openapi.operation(
+    summary="Re-read the model registry now",
+    tags=("model",),
+    access=openapi.Access.ADMIN,
+    responses={200: openapi.Response("The model's state, and whether it changed", MODEL_STATE)},
+)
 async def reload_model(request: web.Request) -> web.Response:
     """Re-read the registry now (normally a promotion's pub/sub message does this)."""
     await auth.require(request, Role.ADMIN)

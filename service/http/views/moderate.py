@@ -12,11 +12,13 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from pydantic import Field
 
 from service import errors
-from service.http import appkeys, auth, sessions, ui
-from service.review import moderators, queue
+from service.http import appkeys, auth, bodies, openapi, presentation, sessions, ui
+from service.review import moderators, reading
 from service.review import undo as review
+from service.review.states import CommentNotFound
 from service.store import ratelimit
 
 routes = web.RouteTableDef()
@@ -82,7 +84,25 @@ def _login_page(request: web.Request, error: str = "", name: str = "", status: i
     return response
 
 
+class LoginForm(bodies.Body):
+    name: str = Field("", description="The moderator's name")
+    secret: str = Field("", description="The password, or an access token")
+    csrf_token: str = Field("", description="The log-in page's token (sessions.CSRF_FIELD)")
+
+
+class LogoutForm(bodies.Body):
+    csrf_token: str = Field("", description="The session's CSRF token, or send the X-CSRF-Token header")
+
+
+LANG_PARAM = openapi.query_param("lang", {"enum": list(ui.LANGS)}, "The page's language, remembered in a cookie")
+HTML = "text/html"
+PAGE = openapi.Response("The page", {"type": "string"}, content_type=HTML)
+BACK = openapi.Response("Back to /moderate")
+UI = ("moderator UI",)
+
+
 @routes.get("/moderate", name="moderate")
+@openapi.operation(tags=UI, access=openapi.Access.PAGE, parameters=(LANG_PARAM,), responses={200: PAGE})
 async def moderate(request: web.Request) -> web.Response:
     """The queue when logged in; the log-in form otherwise."""
     session = await sessions.current(request)
@@ -113,28 +133,37 @@ def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
 
 
-async def _form(request: web.Request) -> dict[str, str]:
-    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+async def _form(request: web.Request, model: type[bodies.M]) -> bodies.M:
+    if request.content_type not in bodies.FORM_TYPES:
         raise errors.UnsupportedMediaType("send the log-in form as application/x-www-form-urlencoded")
-    try:
-        data = await request.post()
-    except (ValueError, AssertionError, UnicodeDecodeError) as exc:  # e.g. multipart without a boundary
-        raise errors.BadRequest(f"the form body could not be read: {exc}") from None
-    return {k: v for k, v in data.items() if isinstance(v, str)}
+    return bodies.validate(model, await bodies.form_fields(request))
 
 
 @routes.post("/moderate/login")
+@openapi.operation(
+    tags=UI,
+    request_body=LoginForm,
+    request_types=bodies.FORM_TYPES,
+    parameters=(LANG_PARAM,),
+    responses={
+        303: BACK,
+        401: openapi.Response("The log-in page again: wrong name or secret", {"type": "string"}, content_type=HTML),
+        403: openapi.Response("The log-in page again: its token expired", {"type": "string"}, content_type=HTML),
+        415: openapi.Response("Not a form post", openapi.ERROR),
+        429: openapi.Response("Too many attempts", {"type": "string"}, content_type=HTML, retry_after=True),
+    },
+)
 async def login(request: web.Request) -> web.Response:
     """Name + password (or access token) -> a new session; one answer for every failure."""
     app = request.app
     redis, keys, scripts, settings = app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SCRIPTS], app[appkeys.SETTINGS]
     lang, _ = _lang(request)
     words = ui.words(lang)
-    form = await _form(request)
-    name = form.get("name", "").strip().lower()[:LOGIN_MAX_FIELD]
-    secret = form.get("secret", "")[:LOGIN_MAX_FIELD]
+    form = await _form(request, LoginForm)
+    name = form.name.strip().lower()[:LOGIN_MAX_FIELD]
+    secret = form.secret[:LOGIN_MAX_FIELD]
     try:
-        sessions.check_login_token(request, form.get(sessions.CSRF_FIELD))
+        sessions.check_login_token(request, form.csrf_token)
     except sessions.CsrfFailed:
         return _login_page(request, words["login_expired"], name, status=403)
     try:
@@ -168,13 +197,25 @@ async def login(request: web.Request) -> web.Response:
 
 
 @routes.post("/moderate/logout")
+@openapi.operation(
+    tags=UI,
+    access=openapi.Access.FORM,
+    request_body=LogoutForm,
+    request_types=bodies.FORM_TYPES,
+    body_required=False,
+    responses={
+        303: BACK,
+        403: openapi.Response("The CSRF token is missing or wrong", openapi.ERROR),
+        415: openapi.Response("Not a form post", openapi.ERROR),
+    },
+)
 async def logout(request: web.Request) -> web.Response:
     """End the session (CSRF-checked, so another site cannot log a moderator out)."""
     session = await sessions.current(request)
     response = _see_other("/moderate")
     if session is not None:
-        form = await _form(request)
-        sessions.check_csrf(session, form.get(sessions.CSRF_FIELD) or request.headers.get(sessions.CSRF_HEADER))
+        form = await _form(request, LogoutForm)
+        sessions.check_csrf(session, form.csrf_token or request.headers.get(sessions.CSRF_HEADER))
         await sessions.destroy(request.app[appkeys.REDIS], request.app[appkeys.KEYS], session)
     sessions.clear_cookie(response, request)
     return response
@@ -199,6 +240,16 @@ def _history_row(entry: dict[str, Any], words: dict[str, str], reasons: dict[str
 
 
 @routes.get("/moderate/comments/{id}")
+@openapi.operation(
+    tags=UI,
+    access=openapi.Access.PAGE,
+    parameters=(LANG_PARAM,),
+    responses={
+        200: PAGE,
+        303: BACK,
+        404: openapi.Response("No such comment", {"type": "string"}, content_type=HTML),
+    },
+)
 async def detail(request: web.Request) -> web.Response:
     """One comment: text, score and reasons, its full audit history, and the sender's other comments."""
     session = await sessions.current(request)
@@ -210,12 +261,12 @@ async def detail(request: web.Request) -> web.Response:
     reasons = dict(ui.reasons(lang))
     base = {"moderator": session.moderator, "csrf": session.csrf}
     try:
-        raw = await queue.get(redis, keys, request.match_info["id"])
-    except queue.CommentNotFound:
+        raw = await reading.get(redis, keys, request.match_info["id"])
+    except CommentNotFound:
         return _page(request, "moderate/detail.html", {**base, "comment": None}, status=404)
-    comment = queue.present(raw)
-    history = await queue.history(redis, keys, request.match_info["id"], raw)
-    others = await review.same_sender(redis, keys, raw)
+    comment = presentation.moderator_comment(raw)
+    history = presentation.audit_trail(await reading.history(redis, keys, request.match_info["id"], raw))
+    others = presentation.sender_comments(await review.same_sender(redis, keys, raw))
     for other in others:
         other["state_label"] = words.get(f"state_{other['state']}", other["state"])
     found = comment.get("reasons")
@@ -239,6 +290,14 @@ async def detail(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/comments/{id}/undo")
+@openapi.operation(
+    tags=("queue",),
+    access=openapi.Access.MODERATOR,
+    responses={
+        200: openapi.Response("The comment, pending again", {"type": "object", "required": ["id", "state"]}),
+        409: openapi.Response("Not your decision, or too late to undo", openapi.ERROR),
+    },
+)
 async def undo(request: web.Request) -> web.Response:
     """Take back your own decision within a few seconds: the comment goes back to pending."""
     mod = await auth.require(request)
@@ -246,9 +305,7 @@ async def undo(request: web.Request) -> web.Response:
     outcome = await review.undo(
         app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SCRIPTS], request.match_info["id"], mod.name
     )
-    return web.json_response(
-        {"id": outcome.id, "state": outcome.state.value, "version": outcome.version, "at": queue.iso_ms(outcome.at_ms)}
-    )
+    return web.json_response(presentation.outcome(outcome))
 
 
 def install(app: web.Application) -> None:

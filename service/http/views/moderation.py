@@ -8,7 +8,6 @@ comment sees it in full.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,77 +15,15 @@ from aiohttp import web
 
 from service import errors
 from service import tasks as background
-from service.http import appkeys, auth, streams
-from service.review import bans, moderators, queue, retention
+from service.http import appkeys, auth, bodies, openapi, presentation, streams
+from service.http.views import moderation_models as m
+from service.review import bans, moderators, queue_stats, reading, retention, transitions
 from service.review.moderators import Role
+from service.review.states import Action
 
 routes = web.RouteTableDef()
-LIST_DEFAULT, LIST_MAX = 20, 100
-NOTE_MAX = 1000
-
-
-# --------------------------------------------------------------------------- helpers
-async def _body(request: web.Request) -> dict[str, Any]:
-    """A JSON object body ({} when empty); 400 for anything else."""
-    if not request.body_exists:
-        return {}
-    try:
-        data = json.loads(await request.read() or b"{}")
-    except ValueError:
-        raise errors.BadRequest("the body is not valid JSON", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise errors.BadRequest("the body must be a JSON object", code="invalid_json")
-    return data
-
-
-def _int(value: Any, name: str, *, lo: int, hi: int, default: int | None = None) -> int:
-    if value is None or value == "":
-        if default is None:
-            raise errors.BadRequest(f"{name} is required", code="invalid_parameter", field=name)
-        return default
-    try:
-        n = int(value)
-        if isinstance(value, bool) or str(n) != str(value).strip():
-            raise ValueError(value)
-    except (TypeError, ValueError):
-        raise errors.BadRequest(f"{name} must be an integer", code="invalid_parameter", field=name) from None
-    if not lo <= n <= hi:
-        raise errors.BadRequest(f"{name} must be {lo}-{hi}", code="invalid_parameter", field=name)
-    return n
-
-
-def _optional_version(data: dict[str, Any]) -> int | None:
-    if data.get("version") is None:
-        return None
-    return _int(data["version"], "version", lo=1, hi=2**53)
-
-
-def _float(value: str | None, name: str) -> float | None:
-    if value in (None, ""):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise errors.BadRequest(f"{name} must be a number", code="invalid_parameter", field=name) from None
-
-
-def _enum(kind: Any, value: Any, name: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in kind)
-        raise errors.BadRequest(f"{name} must be one of: {allowed}", code="invalid_parameter", field=name) from None
-
-
-def _note(data: dict[str, Any]) -> str:
-    note = data.get("note") or ""
-    if not isinstance(note, str) or len(note) > NOTE_MAX:
-        raise errors.BadRequest(f"note must be text of at most {NOTE_MAX} characters", code="invalid_parameter")
-    return note
-
-
-def _outcome(o: queue.Outcome) -> dict[str, Any]:
-    return {"id": o.id, "state": o.state.value, "version": o.version, "at": queue.iso_ms(o.at_ms)}
+MOD, ADMIN = openapi.Access.MODERATOR, openapi.Access.ADMIN
+CONFLICT = {409: openapi.Response("The comment changed (stale version, claimed by another)", openapi.ERROR)}
 
 
 def _ctx(request: web.Request) -> tuple[Any, Any, Any]:
@@ -96,32 +33,32 @@ def _ctx(request: web.Request) -> tuple[Any, Any, Any]:
 
 # --------------------------------------------------------------------------- the queue
 @routes.get("/v1/queue")
+@openapi.operation(tags=("queue",), access=MOD, query=m.QueueQuery, responses=openapi.ok(m.Page))
 async def list_queue(request: web.Request) -> web.Response:
     """A page of the queue: filter by state, article and score range; order by priority or age."""
     await auth.require(request)
     redis, keys, _ = _ctx(request)
-    q = request.query
-    flt = queue.QueueFilter(
-        state=_enum(queue.State, q.get("state", "pending"), "state"),
-        order=_enum(queue.Order, q.get("order", "priority"), "order"),
-        article_id=q.get("article_id") or None,
-        min_score=_float(q.get("min_score"), "min_score"),
-        max_score=_float(q.get("max_score"), "max_score"),
-    )
-    limit = _int(q.get("limit"), "limit", lo=1, hi=LIST_MAX, default=LIST_DEFAULT)
-    items, cursor = await queue.list_queue(redis, keys, flt, limit, q.get("cursor"))
-    return web.json_response({"items": [queue.present(i) for i in items], "next_cursor": cursor})
+    q = bodies.query(request, m.QueueQuery)
+    flt = reading.QueueFilter(q.state, q.order, q.article_id, q.min_score, q.max_score)
+    items, cursor = await reading.list_queue(redis, keys, flt, q.limit, q.cursor)
+    return web.json_response({"items": [presentation.moderator_comment(i) for i in items], "next_cursor": cursor})
+
+
+def _claim_request(app: web.Application) -> type[m.ClaimRequest]:
+    return m.claim_request(app[appkeys.SETTINGS].max_claim)
 
 
 @routes.post("/v1/queue/claim")
+@openapi.operation(
+    tags=("queue",), access=MOD, request_body=_claim_request, body_required=False, responses=openapi.ok(m.Claimed)
+)
 async def claim(request: web.Request) -> web.Response:
     """Claim up to `limit` of the most urgent pending comments, each with a lease."""
     mod = await auth.require(request)
     redis, keys, scripts = _ctx(request)
     settings = request.app[appkeys.SETTINGS]
-    data = await _body(request)
-    limit = _int(data.get("limit"), "limit", lo=1, hi=settings.max_claim, default=1)
-    claimed, expired = await queue.claim(redis, keys, scripts, mod.name, limit, settings.lease_seconds * 1000)
+    limit = (await bodies.body(request, _claim_request(request.app))).limit
+    claimed, expired = await transitions.claim(redis, keys, scripts, mod.name, limit, settings.lease_seconds * 1000)
     if expired:
         request.app[appkeys.METRICS].lease_expiries.inc(len(expired))
     async with redis.pipeline(transaction=False) as pipe:
@@ -130,67 +67,68 @@ async def claim(request: web.Request) -> web.Response:
         rows = await pipe.execute() if claimed else []
     items = []
     for c, row in zip(claimed, rows, strict=True):
-        item = queue.present(row)
-        item.update(version=c.version, lease_until=c.lease_until_ms, lease_until_iso=queue.iso_ms(c.lease_until_ms))
+        item = presentation.moderator_comment(row)
+        item.update(
+            version=c.version, lease_until=c.lease_until_ms, lease_until_iso=presentation.iso_ms(c.lease_until_ms)
+        )
         items.append(item)
     return web.json_response({"items": items, "lease_seconds": settings.lease_seconds})
 
 
 @routes.get("/v1/comments/{id}")
+@openapi.operation(tags=("queue",), access=MOD, responses=openapi.ok({"type": "object"}))
 async def get_comment(request: web.Request) -> web.Response:
     """One comment with its full history; admins see personal data unmasked."""
     mod = await auth.require(request)
     redis, keys, _ = _ctx(request)
     cid = request.match_info["id"]
-    raw = await queue.get(redis, keys, cid)
-    body = queue.present(raw, full_pii=mod.is_admin)
-    body["history"] = await queue.history(redis, keys, cid, raw)
+    raw = await reading.get(redis, keys, cid)
+    body = presentation.moderator_comment(raw, full_pii=mod.is_admin)
+    body["history"] = presentation.audit_trail(await reading.history(redis, keys, cid, raw))
     return web.json_response(body)
 
 
-def _decision_args(data: dict[str, Any]) -> tuple[queue.Action, queue.RejectReason | None, int, str]:
-    action = _enum(queue.Action, data.get("action"), "action")
-    reason = None
-    if action is queue.Action.REJECT:
-        if not data.get("reason"):
-            raise errors.BadRequest("a rejection needs a reason", code="reason_required", field="reason")
-        reason = _enum(queue.RejectReason, data.get("reason"), "reason")
-    version = _int(data.get("version"), "version", lo=1, hi=2**53)
-    return action, reason, version, _note(data)
-
-
-async def _decide_one(request: web.Request, mod: moderators.Moderator, cid: str, data: dict[str, Any]) -> queue.Outcome:
+async def _decide_one(
+    request: web.Request, mod: moderators.Moderator, cid: str, decision: m.Decision
+) -> transitions.TransitionOutcome:
     redis, keys, scripts = _ctx(request)
-    action, reason, version, note = _decision_args(data)
-    outcome = await queue.decide(redis, keys, scripts, cid, mod.name, version, action, reason, note)
+    action, version, note = decision.action, decision.version, decision.note
+    reason = decision.reason if action is Action.REJECT else None
+    outcome = await transitions.decide(redis, keys, scripts, cid, mod.name, version, action, reason, note)
     request.app[appkeys.METRICS].decisions.labels(action.value, reason.value if reason else "").inc()
     return outcome
 
 
 @routes.post("/v1/comments/{id}/decision")
+@openapi.operation(
+    tags=("queue",), access=MOD, request_body=m.Decision, responses={**openapi.ok(m.Outcome), **CONFLICT}
+)
 async def decide(request: web.Request) -> web.Response:
     """Approve or reject: {action, reason (to reject), version, note?}; 409 with the current state if stale."""
     mod = await auth.require(request)
-    outcome = await _decide_one(request, mod, request.match_info["id"], await _body(request))
-    return web.json_response(_outcome(outcome))
+    decision = await bodies.body(request, m.Decision)
+    outcome = await _decide_one(request, mod, request.match_info["id"], decision)
+    return web.json_response(presentation.outcome(outcome))
+
+
+def _decisions_request(app: web.Application) -> type[m.DecisionsRequest]:
+    return m.decisions_request(app[appkeys.SETTINGS].bulk_limit)
 
 
 @routes.post("/v1/queue/decisions")
+@openapi.operation(tags=("queue",), access=MOD, request_body=_decisions_request, responses=openapi.ok(m.Results))
 async def decide_bulk(request: web.Request) -> web.Response:
     """Up to `bulk_limit` decisions at once: {decisions: [{id, action, reason, version, note?}]}; a result each."""
     mod = await auth.require(request)
-    limit = request.app[appkeys.SETTINGS].bulk_limit
-    data = await _body(request)
-    items = data.get("decisions")
-    if not isinstance(items, list) or not items or len(items) > limit:
-        raise errors.BadRequest(f"decisions must be a list of 1-{limit} objects", code="invalid_parameter")
+    items = (await bodies.body(request, _decisions_request(request.app))).decisions
 
-    async def one(item: Any) -> dict[str, Any]:
-        cid = item.get("id") if isinstance(item, dict) else None
+    async def one(item: dict[str, Any]) -> dict[str, Any]:
+        cid = item.get("id")
         if not isinstance(cid, str):
             return {"id": cid, "status": 400, "error": {"code": "invalid_parameter", "message": "id is required"}}
         try:
-            return {"status": 200, **_outcome(await _decide_one(request, mod, cid, item))}
+            decision = bodies.validate(m.DecisionItem, item)
+            return {"status": 200, **presentation.outcome(await _decide_one(request, mod, cid, decision))}
         except errors.DuyetError as exc:
             from service.http.web import status_of
 
@@ -204,57 +142,68 @@ async def decide_bulk(request: web.Request) -> web.Response:
     return web.json_response({"results": results})
 
 
+VERSION_ONLY: dict[str, Any] = {"request_body": m.VersionRequest, "body_required": False}
+
+
 @routes.post("/v1/comments/{id}/release")
+@openapi.operation(tags=("queue",), access=MOD, **VERSION_ONLY, responses={**openapi.ok(m.Outcome), **CONFLICT})
 async def release(request: web.Request) -> web.Response:
     """Give a claimed comment back to the queue (admins may release anyone's claim)."""
     mod = await auth.require(request)
     redis, keys, scripts = _ctx(request)
-    data = await _body(request)
-    outcome = await queue.release(
-        redis, keys, scripts, request.match_info["id"], mod.name, _optional_version(data), force=mod.is_admin
+    version = (await bodies.body(request, m.VersionRequest)).version
+    outcome = await transitions.release(
+        redis, keys, scripts, request.match_info["id"], mod.name, version, force=mod.is_admin
     )
-    return web.json_response(_outcome(outcome))
+    return web.json_response(presentation.outcome(outcome))
 
 
 @routes.post("/v1/comments/{id}/renew")
+@openapi.operation(tags=("queue",), access=MOD, **VERSION_ONLY, responses={**openapi.ok(m.Renewed), **CONFLICT})
 async def renew(request: web.Request) -> web.Response:
     """Extend your lease on a claimed comment by the configured lease length."""
     mod = await auth.require(request)
     redis, keys, scripts = _ctx(request)
-    settings = request.app[appkeys.SETTINGS]
-    data = await _body(request)
-    o = await queue.renew(
-        redis, keys, scripts, request.match_info["id"], mod.name, settings.lease_seconds * 1000, _optional_version(data)
-    )
+    lease_ms = request.app[appkeys.SETTINGS].lease_seconds * 1000
+    version = (await bodies.body(request, m.VersionRequest)).version
+    o = await transitions.renew(redis, keys, scripts, request.match_info["id"], mod.name, lease_ms, version)
     return web.json_response(
         {
             "id": o.id,
             "state": o.state.value,
             "version": o.version,
             "lease_until": o.at_ms,
-            "lease_until_iso": queue.iso_ms(o.at_ms),
+            "lease_until_iso": presentation.iso_ms(o.at_ms),
         }
     )
 
 
 @routes.post("/v1/comments/{id}/reopen")
+@openapi.operation(
+    tags=("queue",),
+    access=ADMIN,
+    request_body=m.ReopenRequest,
+    body_required=False,
+    responses={**openapi.ok(m.Outcome), **CONFLICT},
+)
 async def reopen(request: web.Request) -> web.Response:
     """Admin: put a decided comment back in the queue (audited)."""
     mod = await auth.require(request, Role.ADMIN)
     redis, keys, scripts = _ctx(request)
-    data = await _body(request)
-    outcome = await queue.reopen(
-        redis, keys, scripts, request.match_info["id"], mod.name, _optional_version(data), _note(data)
+    body = await bodies.body(request, m.ReopenRequest)
+    outcome = await transitions.reopen(
+        redis, keys, scripts, request.match_info["id"], mod.name, body.version, body.note
     )
-    return web.json_response(_outcome(outcome))
+    return web.json_response(presentation.outcome(outcome))
 
 
 @routes.get("/v1/stats")
+@openapi.operation(tags=("queue",), access=MOD, responses=openapi.ok({"type": "object", "required": ["depth"]}))
 async def stats(request: web.Request) -> web.Response:
     """Depth per state, oldest waiting age, claims held, decisions per moderator, score distribution."""
     await auth.require(request)
     redis, keys, _ = _ctx(request)
-    body = await queue.stats(redis, keys)
+    body = await queue_stats.stats(redis, keys)
     metrics = request.app[appkeys.METRICS]
     for state, n in body["depth"].items():
         metrics.queue_depth.labels(state).set(n)
@@ -263,6 +212,11 @@ async def stats(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/events")
+@openapi.operation(
+    tags=("queue",),
+    access=MOD,
+    responses={200: openapi.Response("An event stream", {"type": "string"}, content_type="text/event-stream")},
+)
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events of queue changes (submitted, claimed, released, lease_expired, decided, reopened)."""
     await auth.require(request)
@@ -271,6 +225,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
 
 # --------------------------------------------------------------------------- bans (admin)
 @routes.get("/v1/bans")
+@openapi.operation(tags=("admin",), access=ADMIN, responses=openapi.ok(m.Items))
 async def list_bans(request: web.Request) -> web.Response:
     """Admin: active bans."""
     await auth.require(request, Role.ADMIN)
@@ -279,44 +234,44 @@ async def list_bans(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/bans")
+@openapi.operation(
+    tags=("admin",), access=ADMIN, request_body=m.BanRequest, responses=openapi.ok({"type": "object"}, 201)
+)
 async def add_ban(request: web.Request) -> web.Response:
     """Admin: ban {kind: client|phone, value | comment_id, ttl_seconds, reason?}."""
     mod = await auth.require(request, Role.ADMIN)
     redis, keys, _ = _ctx(request)
     secret = request.app[appkeys.SETTINGS].secret_bytes
-    data = await _body(request)
-    kind = _enum(bans.BanKind, data.get("kind"), "kind")
-    ttl = _int(data.get("ttl_seconds"), "ttl_seconds", lo=1, hi=bans.MAX_TTL_S)
-    reason = data.get("reason") or ""
-    if not isinstance(reason, str):
-        raise errors.BadRequest("reason must be text", code="invalid_parameter", field="reason")
-    if data.get("comment_id"):
+    body = await bodies.body(request, m.BanRequest)
+    kind = body.kind
+    if body.comment_id is not None:
         # Ban the author of a comment without the admin having to copy personal data around.
-        raw = await queue.get(redis, keys, str(data["comment_id"]))
+        raw = await reading.get(redis, keys, body.comment_id)
         source = raw.get("client" if kind is bans.BanKind.CLIENT else "phone") or ""
         if not source:
             raise errors.BadRequest(f"that comment has no {kind.value} (none given, or erased)", code="invalid_ban")
         value = bans.normalise_client(source) if kind is bans.BanKind.CLIENT else bans.phone_hash(secret, source)
-    elif isinstance(data.get("value"), str):
-        value = bans.resolve_value(kind, data["value"], secret)
     else:
-        raise errors.BadRequest("give value or comment_id", code="invalid_parameter", field="value")
-    ban = await bans.add(redis, keys, kind, value, ttl, mod.name, reason)
+        assert body.value is not None  # BanRequest holds one or the other
+        value = bans.resolve_value(kind, body.value, secret)
+    ban = await bans.add(redis, keys, kind, value, body.ttl_seconds, mod.name, body.reason)
     return web.json_response(ban.public(), status=201)
 
 
 @routes.delete("/v1/bans/{kind}/{value:.+}")
+@openapi.operation(tags=("admin",), access=ADMIN, path=m.BanPath, responses=openapi.ok(m.Done))
 async def remove_ban(request: web.Request) -> web.Response:
     """Admin: lift a ban (value as listed)."""
     await auth.require(request, Role.ADMIN)
     redis, keys, _ = _ctx(request)
-    kind = _enum(bans.BanKind, request.match_info["kind"], "kind")
-    await bans.remove(redis, keys, kind, request.match_info["value"])
+    ban = bodies.validate(m.BanPath, dict(request.match_info))
+    await bans.remove(redis, keys, ban.kind, ban.value)
     return web.json_response({"status": "lifted"})
 
 
 # --------------------------------------------------------------------------- moderators (admin)
 @routes.get("/v1/moderators")
+@openapi.operation(tags=("admin",), access=ADMIN, responses=openapi.ok(m.Items))
 async def list_moderators(request: web.Request) -> web.Response:
     """Admin: every moderator account (never tokens)."""
     await auth.require(request, Role.ADMIN)
@@ -325,17 +280,23 @@ async def list_moderators(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/moderators")
+@openapi.operation(
+    tags=("admin",),
+    access=ADMIN,
+    request_body=m.ModeratorRequest,
+    responses={**openapi.ok({"type": "object", "required": ["token"]}, 201), **CONFLICT},
+)
 async def add_moderator(request: web.Request) -> web.Response:
     """Admin: create a moderator {name, role}; the answer shows its token, once."""
     await auth.require(request, Role.ADMIN)
     redis, keys, _ = _ctx(request)
-    data = await _body(request)
-    role = _enum(Role, data.get("role", "moderator"), "role")
-    mod, token = await moderators.add(redis, keys, str(data.get("name", "")), role)
+    body = await bodies.body(request, m.ModeratorRequest)
+    mod, token = await moderators.add(redis, keys, body.name, body.role)
     return web.json_response({**mod.public(), "token": token}, status=201, headers={"Cache-Control": "no-store"})
 
 
 @routes.post("/v1/moderators/{name}/rotate")
+@openapi.operation(tags=("admin",), access=ADMIN, responses=openapi.ok(m.Token))
 async def rotate_moderator(request: web.Request) -> web.Response:
     """Admin: give a moderator a new token (shown once); the old one stops working."""
     await auth.require(request, Role.ADMIN)
@@ -347,6 +308,7 @@ async def rotate_moderator(request: web.Request) -> web.Response:
 
 
 @routes.delete("/v1/moderators/{name}")
+@openapi.operation(tags=("admin",), access=ADMIN, responses=openapi.ok(m.Done))
 async def remove_moderator(request: web.Request) -> web.Response:
     """Admin: delete a moderator; its token stops working."""
     admin = await auth.require(request, Role.ADMIN)
@@ -364,7 +326,7 @@ async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
     redis, keys, scripts = app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SCRIPTS]
     bg = background.Background()
     bg.start(
-        queue.maintenance_loop(redis, keys, scripts, app[appkeys.METRICS], settings.lease_sweep_seconds, bg),
+        queue_stats.maintenance_loop(redis, keys, scripts, app[appkeys.METRICS], settings.lease_sweep_seconds, bg),
         name="queue-maintenance",
     )
     bg.start(

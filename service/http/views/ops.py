@@ -8,7 +8,7 @@ import os
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.http import appkeys
+from service.http import appkeys, openapi
 
 routes = web.RouteTableDef()
 # /readyz must answer within 1 s even when Redis hangs.
@@ -16,12 +16,25 @@ REDIS_CHECK_TIMEOUT = 0.6
 
 
 @routes.get("/healthz")
+@openapi.operation(
+    summary="Liveness",
+    tags=("ops",),
+    responses={200: openapi.Response("Alive", {"type": "object", "required": ["status", "pid"]})},
+)
 async def healthz(request: web.Request) -> web.Response:
     """The process is alive and its event loop turns (with its pid, to tell workers apart)."""
     return web.json_response({"status": "ok", "pid": os.getpid()})
 
 
 @routes.get("/readyz")
+@openapi.operation(
+    summary="Readiness: Redis answers and the spam model is loaded",
+    tags=("ops",),
+    responses={
+        200: openapi.Response("Ready", {"type": "object", "required": ["status", "checks"]}),
+        503: openapi.Response("Not ready; `reasons` says why", {"type": "object"}, retry_after=True),
+    },
+)
 async def readyz(request: web.Request) -> web.Response:
     """Ready to take traffic: Redis answers and the spam model is loaded."""
     app = request.app
@@ -52,6 +65,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 @routes.get("/metrics")
+@openapi.operation(
+    summary="Prometheus metrics",
+    tags=("ops",),
+    responses={200: openapi.Response("The text exposition format", {"type": "string"}, content_type="text/plain")},
+)
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics."""
     data = request.app[appkeys.METRICS].render()
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})

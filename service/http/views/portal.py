@@ -23,9 +23,9 @@ from service import errors
 from service.comments import messages
 from service.comments import submission as comments
 from service.comments.validation import Rules, check_article_id
-from service.http import appkeys
+from service.http import appkeys, bodies, openapi, presentation
 from service.http.ui import STATIC_DIR, setup_templates
-from service.review import queue
+from service.review import reading
 from service.settings import Settings
 
 routes = web.RouteTableDef()
@@ -106,6 +106,13 @@ def _etag_matches(request: web.Request, etag: str) -> bool:
 
 
 @routes.get("/widget.js")
+@openapi.operation(
+    tags=("portal",),
+    responses={
+        200: openapi.Response("The script", {"type": "string"}, etag=True, content_type="text/javascript"),
+        304: openapi.Response("Not modified (If-None-Match)"),
+    },
+)
 async def widget_js(request: web.Request) -> web.Response:
     """The embeddable comment widget (no dependencies)."""
     asset = request.app[WIDGET]
@@ -128,7 +135,7 @@ async def widget_js(request: web.Request) -> web.Response:
 
 # --------------------------------------------------------------------------- demo page
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class FormOutcome:
     """What the no-JS form post came back with (`?duyet=...`), ready to show."""
 
     kind: str  # "pending" or "error"
@@ -136,11 +143,11 @@ class Outcome:
     fields: dict[str, str]  # field -> message
 
 
-def outcome_of(query: Any, lang: str, rules: Rules) -> Outcome | None:
+def outcome_of(query: Any, lang: str, rules: Rules) -> FormOutcome | None:
     """Read `?duyet=pending|error&fields=..&codes=..&code=..` (see service.http.views.comments.outcome_url)."""
     kind = query.get("duyet")
     if kind == "pending":
-        return Outcome("pending", PENDING[lang], {})
+        return FormOutcome("pending", PENDING[lang], {})
     if kind != "error":
         return None
     fields = [f for f in query.get("fields", "").split(",") if f in FIELD_CODES]
@@ -161,7 +168,7 @@ def outcome_of(query: Any, lang: str, rules: Rules) -> Outcome | None:
         summary = messages.message(code, lang)
     else:
         summary = FAILED[lang]
-    return Outcome("error", summary, shown)
+    return FormOutcome("error", summary, shown)
 
 
 PENDING = {
@@ -187,6 +194,20 @@ async def _captcha_for_form(request: web.Request, article_id: str) -> dict[str, 
 
 
 @routes.get("/demo")
+@openapi.operation(
+    tags=("portal",),
+    parameters=(
+        openapi.query_param("article", bodies.schema_of(bodies.ArticleId), f"Default: {DEMO_ARTICLE}"),
+        openapi.query_param("lang", {"enum": ["vi", "en"]}, "The page's language (default vi)"),
+        openapi.query_param("cursor", bodies.schema_of(bodies.Cursor)),
+        openapi.query_param("duyet", {"type": "string"}, "The outcome of a form post without JavaScript"),
+    ),
+    responses={
+        200: openapi.Response("The page", {"type": "string"}, content_type="text/html"),
+        400: openapi.Response("Invalid cursor", openapi.ERROR),
+        422: openapi.Response("Invalid article id", openapi.ERROR),
+    },
+)
 async def demo(request: web.Request) -> web.Response:
     """A portal article page with the widget embedded, for trying duyet in a browser."""
     app = request.app
@@ -196,7 +217,7 @@ async def demo(request: web.Request) -> web.Response:
     article_id = check_article_id(request.query.get("article", DEMO_ARTICLE), lang)
     rules = Rules.from_settings(settings)
     cursor = request.query.get("cursor") or None  # a hand-edited bad one is a 400 from the queue
-    items, next_cursor = await queue.list_approved(
+    items, next_cursor = await reading.list_approved(
         app[appkeys.REDIS], app[appkeys.KEYS], article_id, DEMO_PAGE_SIZE, cursor
     )
     context = {
@@ -206,7 +227,7 @@ async def demo(request: web.Request) -> web.Response:
         "captcha": await _captcha_for_form(request, article_id),
         "form_token": comments.issue_form_token(settings.secret_bytes),
         "outcome": outcome_of(request.query, lang, rules),
-        "comments": [{k: item.get(k) for k in queue.PUBLIC_FIELDS} for item in items],
+        "comments": [presentation.public_comment(item) for item in items],
         "next_cursor": next_cursor,
         "test_code": settings.captcha_test_code,
     }

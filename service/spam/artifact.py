@@ -1,0 +1,90 @@
+"""The model artifact on disk: a skops file (no pickle) and its model card beside it.
+
+Reading refuses any type not listed in `TRUSTED`, and a file whose SHA-256 differs from the one in
+its card (`<artifact>.card.json`); every refusal is a `ModelLoadError` saying what was wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from service.spam.features import TRUSTED_TYPES, alias_legacy_module
+
+# Every type the artifact may hold beyond skops' built-in safe set, one by one. A file naming
+# anything else is refused before a single object is built.
+TRUSTED: tuple[str, ...] = (
+    *TRUSTED_TYPES,
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.model_selection._split.StratifiedKFold",
+)
+
+
+class ModelLoadError(Exception):
+    """The artifact is missing, corrupt, tampered with, or holds types we do not trust."""
+
+
+def card_path(artifact: Path) -> Path:
+    """The model card lives beside the artifact: `spam-model.skops` -> `spam-model.card.json`."""
+    return artifact.with_suffix(".card.json")
+
+
+def read_card(path: Path) -> dict[str, Any]:
+    card_file = card_path(path)
+    try:
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"model card {card_file} is missing; refusing an artifact nobody vouched for") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"model card {card_file} is unreadable: {exc}") from exc
+    if not isinstance(card, dict):
+        raise ModelLoadError(f"model card {card_file} is not a JSON object")
+    return card
+
+
+def thresholds(card: dict[str, Any], where: Path) -> dict[str, float]:
+    try:
+        t = {"suspect": float(card["thresholds"]["suspect"]), "spam": float(card["thresholds"]["spam"])}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"model card {card_path(where)} has no valid thresholds: {exc!r}") from exc
+    if not 0.0 <= t["suspect"] <= t["spam"] <= 1.0:
+        raise ModelLoadError(f"model card {card_path(where)}: expected 0 <= suspect <= spam <= 1, got {t}")
+    return t
+
+
+def read_artifact(path: Path) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    """Verify an artifact against its card and load it: (the fitted estimator, card, thresholds)."""
+    import skops.io as sio
+
+    card = read_card(path)
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"no model artifact at {path}") from exc
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read model artifact {path}: {exc}") from exc
+    expected = str(card.get("artifact_sha256", ""))
+    actual = hashlib.sha256(blob).hexdigest()
+    if not expected:
+        raise ModelLoadError(f"model card {card_path(path)} has no artifact_sha256")
+    if actual != expected:
+        raise ModelLoadError(
+            f"{path} does not match its model card (sha256 {actual[:12]}…, card says {expected[:12]}…): "
+            "the file was changed or replaced; refusing it"
+        )
+    try:
+        untrusted = sio.get_untrusted_types(data=blob)
+    except Exception as exc:  # a corrupt zip or schema: any parser error means "not loadable"
+        raise ModelLoadError(f"{path} is not a readable skops file: {exc!r}") from exc
+    unexpected = sorted(set(untrusted) - set(TRUSTED))
+    if unexpected:
+        raise ModelLoadError(f"{path} holds types outside the trusted list, refusing: {unexpected}")
+    alias_legacy_module()
+    try:
+        model = sio.loads(blob, trusted=list(TRUSTED))
+    except Exception as exc:
+        raise ModelLoadError(f"{path} could not be loaded: {exc!r}") from exc
+    return model, card, thresholds(card, path)
