@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from service.learning.corpus import DEFAULT_CORPUS, SPAM_VALUES, Labelled, read_labelled
-from service.learning.report import METRIC_ROWS, write_report
-from service.learning.training import DEFAULT_ARTIFACT, DEFAULT_REPORT, fit, metrics, predict_proba, train
+from service.learning.corpus import DEFAULT_ARTIFACT, DEFAULT_CORPUS, DEFAULT_REPORT, SPAM_VALUES
+
+# The training stack (scikit-learn) is imported inside the commands: `duyet --help` and every
+# other sub-command start in well under a second.
 
 
 def _data_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -31,6 +32,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from service.learning.training import train
+
     card = train(args.corpus, args.out, args.report, progress=not args.quiet)
     test = card["metrics"].get("test", {})
     print(f"model {card['version']} -> {args.out}")
@@ -63,6 +66,10 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from service.learning.corpus import Labelled, read_labelled
+    from service.learning.report import METRIC_ROWS, write_report
+    from service.learning.training import fit, metrics, predict_proba
+
     def read(path: Path) -> Labelled:
         return read_labelled(
             path,

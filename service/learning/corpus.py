@@ -21,6 +21,8 @@ from service.text import normalise
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_CORPUS = MODELS_DIR / "seed_corpus.jsonl"
+DEFAULT_ARTIFACT = MODELS_DIR / "spam-model.skops"
+DEFAULT_REPORT = MODELS_DIR / "training-report.md"
 SPAM_VALUES = ("spam", "1", "true", "yes")
 
 Record = tuple[str, str, str, bool]

@@ -33,13 +33,11 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from service.learning.corpus import MODELS_DIR, Labelled, file_sha256, load_corpus
+from service.learning.corpus import Labelled, file_sha256, load_corpus
 from service.learning.persistence import Fitted, save
 from service.learning.report import per_category, write_report
 from service.spam.features import CommentFeatures, records
 
-DEFAULT_ARTIFACT = MODELS_DIR / "spam-model.skops"
-DEFAULT_REPORT = MODELS_DIR / "training-report.md"
 RANDOM_STATE = 0
 FOLDS = 5
 # Share of ham the `spam` verdict may take on validation data, and of spam `suspect` must catch.

@@ -81,13 +81,7 @@ async def stats(redis: Redis, keys: Keys, now_ms: int | None = None, sample: int
                 buckets[min(9, int(float(prob) * 10))] += 1
                 sampled += 1
         entries: Any = await redis.xrange(keys.decisions(p), min=str(day_ago), max="+", count=100_000)
-        for _, entry in entries:
-            if entry.get("event") != Event.DECIDED:
-                continue
-            slot = per_mod.setdefault(entry.get("by", ""), {"last_hour": 0, "last_24h": 0})
-            slot["last_24h"] += 1
-            if int(entry.get("at", 0)) >= hour_ago:
-                slot["last_hour"] += 1
+        _count_decisions(entries, hour_ago, per_mod)
     oldest_ms = None if depth.oldest_ms is None else int(depth.oldest_ms)
     return {
         "depth": {s.value: n for s, n in depth.per_state.items()},
@@ -99,6 +93,21 @@ async def stats(redis: Redis, keys: Keys, now_ms: int | None = None, sample: int
             "pending_sampled": sampled,
         },
     }
+
+
+def _count_decisions(entries: list[tuple[str, dict[str, str]]], hour_ago: int, per_mod: dict[str, Any]) -> None:
+    """Decisions per moderator in the last hour and day, from the audit stream in time order. An
+    undone decision (a `reopened` entry after it) does not count: the comment is back in the queue."""
+    standing: dict[str, tuple[str, bool]] = {}  # comment id -> (moderator, within the last hour)
+    for _, entry in entries:
+        if entry.get("event") == Event.DECIDED:
+            standing[entry.get("id", "")] = (entry.get("by", ""), int(entry.get("at", 0)) >= hour_ago)
+        elif entry.get("event") == Event.REOPENED:
+            standing.pop(entry.get("id", ""), None)
+    for moderator, recent in standing.values():
+        slot = per_mod.setdefault(moderator, {"last_hour": 0, "last_24h": 0})
+        slot["last_24h"] += 1
+        slot["last_hour"] += int(recent)
 
 
 async def update_gauges(redis: Redis, keys: Keys, metrics: Metrics) -> None:
