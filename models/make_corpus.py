@@ -510,12 +510,393 @@ SPAM: list[Family] = [
     ], {"money": ["88k", "100k", "150k"]}, ["Chia sẻ", "Tặng code", "Góp ý", "Hay"]),
 ]
 
+# ----------------------------------------------------------------------------- more varied traffic
+# Added for issue 19: the first families were too uniform for real comments (a legitimate link,
+# "!!!" or a price was enough to look like spam, and spam that is not an ad was not known at all).
+# Written by this team; nothing here is taken from the hand-written evaluation set.
+OFFICIAL = ["dichvucong.gov.vn", "chinhphu.vn", "moh.gov.vn", "moet.gov.vn", "mt.gov.vn", "csgt.vn",
+            "vneid.gov.vn", "baohiemxahoi.gov.vn", "gdt.gov.vn", "thuvienphapluat.vn", "evnhanoi.vn",
+            "quochoi.vn", "sotnmt.hanoi.gov.vn", "sogtvt.hanoi.gov.vn", "vbpl.vn", "nchmf.gov.vn",
+            "tuyensinh.hanoi.edu.vn", "hust.edu.vn", "vnu.edu.vn", "redcross.org.vn", "vtv.vn", "vov.vn",
+            "nhandan.vn", "dangcongsan.vn", "vietnamplus.vn", "congan.hanoi.gov.vn", "ubndquan.hanoi.gov.vn"]
+OFFICIAL_PATH = ["", "", "/tra-cuu", "/thong-bao", "/van-ban/so-12-2025", "/hoi-dap", "/dich-vu-cong",
+                 "/tin-tuc/lich-cat-dien", "/tuyen-sinh-2026", "/portal/home", "/tracuu.aspx"]
+
+
+def official(rng: random.Random) -> str:
+    s = rng.choice(OFFICIAL) + rng.choice(OFFICIAL_PATH)
+    return rng.choice([s, s, "https://" + s, "https://www." + s, "http://" + s])
+
+
+def price(rng: random.Random) -> str:
+    n = rng.choice([15, 25, 35, 45, 50, 65, 80, 120, 150, 250, 350, 499, 800])
+    return rng.choice([f"{n}k", f"{n}K", f"{n}.000đ", f"{n} nghìn", f"{n}.000 đồng", f"{n} ngàn",
+                       f"{n // 10 or 1}tr{n % 10 or ''}", f"{n // 10 or 1} triệu", f"{n}0.000 VND"])
+
+
+SLUG_A = ["nhadat", "noithat", "suadieuhoa", "thammy", "giamcan", "dulich", "vemaybay", "khoahoc", "chuyennha",
+          "tuvanluat", "baohiem", "mypham", "xekhach", "dongho", "camera", "dichvu", "review", "tintuc", "giadung",
+          "thietke", "inan", "taxi", "visa", "spa", "nhakhoa", "phongkham", "caythuoc", "tiengAnh"]
+SLUG_B = ["24h", "pro", "vn", "online", "360", "247", "123", "plus", "xanh", "sg", "hn", "re", "top", "99"]
+SEO_TLD = ["com", "vn", "com.vn", "net", "info", "xyz", "site", "online", "store", "blog", "org"]
+
+
+def shop_site(rng: random.Random) -> str:
+    s = f"{rng.choice(SLUG_A).lower()}{rng.choice(SLUG_B)}.{rng.choice(SEO_TLD)}"
+    page = rng.choice(["gia-re", "p", "bai-viet", "lien-he"])
+    return rng.choice([s, s, "https://" + s, "www." + s, f"https://{s}/{page}"])
+
+
+DIGIT_WORDS = ["không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín"]
+
+
+def hidden_phone(rng: random.Random) -> str:
+    """A number written so word filters miss it: in words, O for 0, split by dots or emoji."""
+    digits = rng.choice(["09", "08", "03", "07"]) + "".join(str(rng.randrange(10)) for _ in range(8))
+    style = rng.random()
+    if style < 0.2:
+        return " ".join(DIGIT_WORDS[int(d)] for d in digits)
+    if style < 0.35:
+        return digits.replace("0", "O")
+    if style < 0.5:
+        return ".".join(digits[i:i + 2] for i in range(0, 10, 2))
+    if style < 0.6:
+        return "".join(f"{d}\ufe0f\u20e3" for d in digits)
+    if style < 0.75:
+        return digits[:5] + " " + " ".join(DIGIT_WORDS[int(d)] for d in digits[5:])
+    if style < 0.88:
+        return f"{digits[:3]}*{digits[3:6]}*{digits[6:]}"
+    return f"{digits[:4]} xxx {digits[7:]} (ib lấy số đủ)"
+
+
+FLOOD_BITS = ["up up up", "ủng hộ shop em", "hóng", "kéo lên cho mọi người thấy", "góc chơi game", "ahihi",
+              "đọc xong rồi", "cmt dạo", "chấm", "lên top đi", "like nhé", "nhận xét dạo", "hihi 😁", "😂😂😂",
+              "haha", "đẩy top", "bình luận lấy xu", "fan cứng điểm danh", "điểm danh", "123 dô"]
+
+
+def flood(rng: random.Random) -> str:
+    """Copy-paste floods: one line pasted again and again, a key held down, emoji walls."""
+    style = rng.random()
+    bit = rng.choice(FLOOD_BITS)
+    if style < 0.45:
+        return rng.choice([" ", "\n", " ", ", "]).join([bit] * rng.randrange(4, 12))
+    if style < 0.65:
+        ch = rng.choice("aáeohk!.?=")
+        return bit + " " + ch * rng.randrange(12, 60)
+    if style < 0.8:
+        return " ".join(rng.choice(["🔥", "😂", "❤️", "👍", "💯", "🤣", "👏"]) * rng.randrange(3, 9) for _ in range(3))
+    return "\n".join(rng.choice(FLOOD_BITS) for _ in range(rng.randrange(4, 9)))
+
+
+# Keyboard mashes from a fixed pool: random letters would each add unseen character n-grams, and the
+# model's vocabulary (and every serving worker's memory) grows with them for no gain.
+MASH = ["asdf", "qwe", "hjkl", "zxcv", "dfg", "jkjk", "lol", "sdf", "ghgh", "xcxc", "vbnm", "ert", "aaa",
+        "kkk", "uiop", "mnb", "ppp", "yuyu", "tyty", "fgh"]
+
+
+def gibberish(rng: random.Random) -> str:
+    words = ["".join(rng.choice(MASH) for _ in range(rng.randrange(1, 3))) for _ in range(rng.randrange(2, 7))]
+    return " ".join(words) + rng.choice(["", "", " 123", " ...", " sdfsdf", " test"])
+
+
+BRAND_KIND = ["Nha khoa", "Thẩm mỹ viện", "Spa", "Điện máy", "Nội thất", "Mỹ phẩm", "Đồ gỗ", "Gạo sạch",
+              "Trà sữa", "Trung tâm tiếng Anh", "Bảo hiểm", "Du lịch", "Gara ô tô", "Xe khách", "Bất động sản",
+              "Yến sào", "Thời trang", "Đồng hồ", "Kính mắt", "Luật"]
+BRAND_NAME = ["Phúc Lộc Thọ", "Ánh Dương", "Hoàng Phát", "Kim Ngân", "Sao Việt", "Đại Thành", "Thiên Phú",
+              "Minh Long", "Hồng Hạnh", "Tâm An", "Gia Huy", "Bảo Ngọc", "Phương Đông", "Tân Tiến", "Mộc Nhiên",
+              "NewLife", "GoldStar", "SmileCare", "BeautyPlus", "HomeLux"]
+SLOGAN = ["uy tín tạo nên thương hiệu", "chất lượng hàng đầu", "đồng hành cùng mọi nhà", "giá tốt nhất thị trường",
+          "số 1 miền Bắc", "hơn 10 năm kinh nghiệm", "khách hàng là thượng đế", "tận tâm - chuyên nghiệp",
+          "đẹp chuẩn từng chi tiết", "ưu đãi tháng này", "hàng chính hãng 100%", "phục vụ 24/7"]
+
+HAM_SLOTS: dict[str, list[str]] = {
+    "khen": ["tuyệt vời", "quá đỉnh", "đẹp xuất sắc", "xịn thật sự", "đáng đồng tiền", "ngon lành",
+             "ổn áp", "mê luôn", "ấn tượng lắm", "quá chất"],
+    "cho": ["công viên mới", "cây cầu mới", "tuyến phố đi bộ", "thư viện quận", "bể bơi công cộng",
+            "khu vui chơi cho trẻ", "chợ đêm", "con đường ven hồ", "trạm xe đạp công cộng", "nhà văn hóa"],
+    "bucxuc": ["VÔ LÝ", "QUÁ ĐÁNG", "KHÔNG THỂ CHẤP NHẬN ĐƯỢC", "LÀM ĂN KIỂU GÌ VẬY", "THẬT LÀ HẾT CHỊU NỔI",
+               "XẤU HỔ QUÁ", "BỨC XÚC QUÁ"],
+    "trich": ["giá nhà đã vượt xa thu nhập của người làm công ăn lương",
+              "nhiều tuyến phố vẫn chưa có vỉa hè cho người đi bộ",
+              "tỷ lệ học sinh đạt điểm giỏi tăng nhưng áp lực học thêm không giảm",
+              "việc chậm trễ là do vướng mặt bằng",
+              "thành phố sẽ thí điểm thu phí vào nội đô",
+              "người dân có thể nộp hồ sơ hoàn toàn trực tuyến",
+              "đến cuối năm sẽ hoàn thành 80% khối lượng công việc",
+              "không có trường hợp nào bị xử lý kỷ luật"],
+    "kenh": ["tổng đài của điện lực", "đường dây nóng của sở", "fanpage của phường", "zalo OA của quận",
+             "ứng dụng iHanoi", "hòm thư góp ý của tòa soạn", "tổ trưởng dân phố", "bộ phận một cửa",
+             "ban quản lý tòa nhà", "chăm sóc khách hàng của nhà mạng"],
+    "luadao": ["gọi tự xưng là cán bộ thuế", "nhắn tin báo trúng thưởng", "gửi đường link cài ứng dụng lạ",
+               "đòi mã OTP để hoàn tiền", "dán mã QR giả ở quầy gửi xe", "mời vào nhóm zalo đầu tư",
+               "giả làm người quen vay tiền qua messenger", "rao việc nhẹ lương cao trên mạng"],
+    "mon": ["bát phở", "cốc trà đá", "suất cơm văn phòng", "ổ bánh mì", "cân cam", "vé xem phim",
+            "bó rau muống", "lít xăng", "tháng tiền điện", "buổi học thêm", "lượt gửi xe máy"],
+}
+
+HAM += [
+    ("ham_enthusiastic", "ham", "enthusiastic", [
+        "{cho} ở {quan} {khen}!!! Cuối tuần nào nhà mình cũng ra đó 😍",
+        "Quá tuyệt vời luôn ạ!!! Cảm ơn thành phố đã làm {cho} cho dân 👏👏👏",
+        "Đỉnh của chóp 🔥🔥 {doibong} hôm nay đá {khen}!!!",
+        "Yêu Hà Nội quá đi mất ❤️❤️❤️ sáng nay đi dạo ven hồ mát rượi",
+        "TUYỆT VỜI!!! Chờ mãi cuối cùng {cho} cũng mở cửa rồi",
+        "hay quá trời luôn, đọc xong muốn đi {vanhoa} ngay 🥰",
+    ], HAM_SLOTS, ["Tuyệt vời", "Quá đỉnh!!!", "Vui quá", "Khen", "❤️"]),
+    ("ham_angry", "ham", "angry", [
+        "{bucxuc}!!! {vande} ở {phuong} kéo dài cả năm trời mà không ai chịu trách nhiệm???",
+        "Lại tăng giá {mathang} nữa à??? Dân đen sống kiểu gì đây hả trời!!!",
+        "Đọc mà sôi máu. {bucxuc}. Đề nghị cách chức ngay những người liên quan!!!",
+        "Cứ mưa là {duong} thành sông, {bucxuc}!!! Tiền chống ngập đi đâu hết rồi???",
+        "trả lời kiểu này thì dân còn biết tin vào ai nữa. thất vọng toàn tập",
+        "TÔI ĐÃ PHẢN ÁNH 3 LẦN RỒI MÀ VẪN THẾ. {bucxuc}!!!",
+    ], HAM_SLOTS, ["BỨC XÚC", "Vô lý!!!", "Phẫn nộ", "Thất vọng", "???"]),
+    ("ham_price_talk", "ham", "prices", [
+        "{mon} giờ {price} rồi, mấy năm trước chỉ bằng một nửa.",
+        "Nhà tôi tháng này tiền điện {price}, nước {price}, chưa kể tiền ăn. Lương hai vợ chồng không đủ.",
+        "Ở quê tôi {mon} có {price} thôi, lên {quan} đắt gấp đôi.",
+        "Học phí kỳ này {price}, cộng tiền sách vở, đồng phục là hết cả tháng lương.",
+        "Mua {mon} hôm qua {price}, hôm nay lên {price}, chóng mặt thật.",
+        "Gửi xe ở bệnh viện {benhvien} thu {price} một lượt, có đúng quy định không vậy?",
+    ], HAM_SLOTS, ["Giá cả", "Đắt quá", "Chi tiêu", "Góp ý"]),
+    ("ham_contact_talk", "ham", "contact_talk", [
+        "Tôi đã gọi {kenh} từ tuần trước, họ hẹn cử người xuống nhưng chưa thấy đâu.",
+        "Mọi người cứ phản ánh qua {kenh}, tôi gửi ảnh qua đó thì hai hôm sau đã có người xử lý.",
+        "Nhắn tin cho {kenh} thì chỉ nhận được câu trả lời tự động, không giải quyết được gì.",
+        "Ai ở {phuong} có số của {kenh} không ạ? Nhà tôi {vande} mấy hôm nay.",
+        "Liên hệ {kenh} mãi không được, cuối cùng phải lên tận nơi mới xong thủ tục {dichvu}.",
+        "Báo có thể cho xin kênh liên hệ của {kenh} không, tôi muốn gửi thêm tài liệu.",
+    ], HAM_SLOTS, ["Liên hệ", "Hỏi", "Phản ánh", "Kinh nghiệm"]),
+    ("ham_official_link", "ham", "official_link", [
+        "Mọi người tra cứu trên {official} là thấy ngay, không cần ra phường.",
+        "Văn bản gốc đây: {official} , đọc kỹ điều 5 sẽ thấy bài báo nói đúng.",
+        "Tôi đã nộp hồ sơ {dichvu} qua {official} , 3 ngày là có kết quả!!!",
+        "Lịch cắt điện khu {phuong} có đăng trên {official} đấy ạ.",
+        "Theo thông báo trên {official} thì năm nay điểm chuẩn dự kiến tăng. Các bạn xem kỹ nhé.",
+        "Ai cần mẫu đơn thì tải ở {official} , mục biểu mẫu.",
+        "Nguồn: {official}",
+        "Sao không đưa link {official} vào bài cho bạn đọc tiện tra cứu?",
+    ], HAM_SLOTS, ["Tra cứu", "Thông tin thêm", "Nguồn", "Hướng dẫn", "Góp ý"]),
+    ("ham_quote", "ham", "quote", [
+        "\"{trich}\" - câu này trong bài đúng quá.",
+        "Bài viết có đoạn: «{trich}». Vậy ai chịu trách nhiệm?",
+        "Trích: {trich}. Nói thì dễ, làm mới khó.",
+        "Tôi không đồng ý với ý \"{trich}\", thực tế ở {quan} khác hẳn.",
+        "> {trich}\nChuẩn, tôi thấy y như vậy ở khu {phuong}.",
+    ], HAM_SLOTS, ["Ý kiến", "Trích bài", "Phản biện", "Đồng ý"]),
+    ("ham_teen_native", "ham", "teen_native", [
+        "tr oi đường {duong} tắc wá, đi hok nổi lun 😭",
+        "ad ơi cho e hỏi năm nay thi vào {truong} lấy bn điểm v ạ",
+        "nhà e ở {phuong} cx bị {vande} mấy hôm nay r, chán ghê",
+        "đọc mà thấy thương mấy cô chú lao công quá, trời rét z mà vẫn đi quét đường",
+        "hqua e đi {vanhoa} đông xỉu, nma vui lắm mn ạ",
+        "{doibong} đá j kì z, thua đau qá 😤",
+        "ủa rồi bh mới sửa đường hả, đợi cả năm trời",
+    ], HAM_SLOTS, ["hoi xiu", "Góp ý", "chán", "ý kiến", "hqua"]),
+    ("ham_plain_ascii", "ham", "no_diacritics_native", [
+        "Toi o {phuong}, sang nao cung tac duong {duong}. Mong thanh pho som co giai phap.",
+        "Bai viet rat hay, cam on tac gia. Gia {mathang} tang qua nguoi dan kho lam.",
+        "Cho toi hoi thu tuc {dichvu} bay gio lam online duoc chua a?",
+        "Con toi hoc {truong}, thay co rat nhiet tinh. Cam on nha truong.",
+        "Mua to la ngap, nam nao cung the. Chan qua roi.",
+        "Sorry may khong go duoc tieng Viet. Toi dong y voi bai bao, can xu ly nghiem.",
+    ], HAM_SLOTS, ["Y kien", "Gop y", "Hoi", "Cam on"]),
+    ("ham_warning_scam", "ham", "warning", [
+        "Cảnh báo mọi người: có kẻ {luadao}, bố tôi suýt mất tiền. Tuyệt đối đừng làm theo.",
+        "Hôm qua nhà tôi gặp người {luadao}. Ai gặp thì báo ngay công an phường nhé.",
+        "Các bác lớn tuổi hay bị lừa vì bọn chúng {luadao}. Con cháu nhớ dặn ông bà.",
+        "Đừng bao giờ đưa OTP cho ai, ngân hàng không bao giờ hỏi mã đó. Bọn lừa đảo {luadao}.",
+        "Bài viết rất cần thiết. Bạn tôi vì tin bọn {luadao} mà mất trắng 200 triệu.",
+    ], HAM_SLOTS, ["Cảnh giác", "Cảnh báo lừa đảo", "Chia sẻ", "Lưu ý"]),
+    ("ham_short_varied", "ham", "short_reaction", [
+        "ok", "Hay", "Đúng vậy", "chuẩn", "buồn ghê", "😢", "Tội quá", "Không tin nổi", "hóng kết quả",
+        "Sao lại thế nhỉ", "Nên làm từ lâu rồi", "Mong là thật", "Cảm ơn báo", "Ủng hộ 100%", "Quá tệ",
+        "Thế mà cũng nói được", "Haizz", "good", "Vậy là tốt rồi", "Chia buồn cùng gia đình",
+        "Ôi trời", "Chịu thật", "Đọc mà nản", "Mừng quá!", "Xứng đáng", "Rất tiếc", "Thôi xong",
+        "nản", "wow", "Làm tốt lắm", "Đề nghị làm rõ", "Có lý", "Kỳ lạ thật", "Bao giờ mới xong đây", "Chúc mừng!",
+    ], HAM_SLOTS, ["", "Ý kiến", "...", "Bình luận"]),
+    ("ham_story_long", "ham", "long_opinion", [
+        "Chuyện nhà tôi thế này: tháng trước mẹ tôi ốm phải vào {benhvien}. Chờ cả buổi sáng mới đến lượt, "
+        "nhưng bác sĩ khám kỹ, giải thích dễ hiểu. Tiền thuốc bảo hiểm trả gần hết, tôi chỉ phải trả {price}. "
+        "Tôi kể để mọi người thấy không phải chỗ nào cũng tệ, có chỗ làm tốt cũng nên khen.",
+        "Năm ngoái tôi chuyển từ quê ra {quan} thuê trọ, giá {price} một tháng. Năm nay chủ nhà tăng thêm "
+        "20%, điện nước tính giá kinh doanh. Tôi biết nhiều bạn trẻ cũng như tôi, làm cả tháng chỉ đủ "
+        "tiền nhà và tiền ăn. Mong bài báo đến được những người làm chính sách nhà ở.",
+        "Tôi làm nghề chạy xe ôm công nghệ {so} năm. Đường {duong} ngày nào cũng tắc, nhưng cái tôi lo hơn là "
+        "các điểm đón khách không có chỗ dừng, đứng lại là bị phạt. Ý kiến của tôi là thành phố nên "
+        "kẻ vạch các điểm dừng đón trả khách ở những tuyến phố đông.",
+    ], HAM_SLOTS, ["Câu chuyện của tôi", "Tâm sự", "Góp ý dài", "Kinh nghiệm"]),
+    ("ham_english_more", "ham", "mixed_language", [
+        "Great news for {quan}! Hy vọng dự án xong đúng hạn.",
+        "Totally agree với tác giả, traffic ở {duong} is a nightmare mỗi sáng.",
+        "I live in {phuong} for 5 years, the noise at night is getting worse. Mong phường xử lý.",
+        "So sad to read this 😢 chia buồn cùng gia đình.",
+        "My kids love {cho}, cảm ơn thành phố rất nhiều!",
+        "Price of {mathang} is crazy now, lương không tăng kịp.",
+        "Bài viết very informative, thanks tác giả.",
+        "Why so slow? Dự án {duong} làm 5 năm chưa xong.",
+        "Người nước ngoài như tôi thấy Hà Nội very friendly, nhưng traffic quá đông.",
+        "Just my opinion: nên ưu tiên xe buýt điện, less pollution.",
+    ], HAM_SLOTS, ["Feedback", "Agree", "Ý kiến"]),
+]
+
+SPAM_SLOTS: dict[str, list[str]] = {
+    "brandkind": BRAND_KIND, "brandname": BRAND_NAME, "slogan": SLOGAN,
+    "offtopic": ["ai chơi liên quân không kết bạn với mình", "có ai ở đây thích nuôi mèo không",
+                 "hôm nay sinh nhật mình, mọi người chúc mình một câu đi", "tìm người yêu, nam 25 tuổi cao 1m70",
+                 "ai có đề thi thử môn toán cho mình xin với", "mình đang buồn, có ai nói chuyện với mình không",
+                 "đăng ký kênh của mình để xem video nấu ăn nhé", "ai có nhóm học tiếng Hàn cho mình vào với",
+                 "mới mua con xe mới, mọi người xem đẹp không", "có ai xem phim hôm qua chưa, hay lắm luôn",
+                 "tìm bạn đi du lịch Đà Lạt tháng sau", "ai fan K-pop điểm danh nào",
+                 "cho mình hỏi mua laptop tầm 15 triệu loại nào tốt",
+                 "mình bị mất ví ở bến xe, ai nhặt được thì trả giúp"],
+    "keyword": ["mua nhà giá rẻ", "sửa điều hòa tại nhà", "vé máy bay giá rẻ", "khóa học tiếng Anh online",
+                "dịch vụ chuyển nhà trọn gói", "tư vấn luật miễn phí", "spa trị mụn", "giảm cân cấp tốc",
+                "thiết kế nội thất đẹp", "camera an ninh", "tour du lịch giá rẻ", "làm visa nhanh",
+                "thuốc nam gia truyền", "taxi sân bay giá rẻ", "in ấn lấy ngay"],
+    "follow": ["like", "follow", "sub YouTube", "mắt livestream", "view TikTok", "đánh giá 5 sao Google Maps",
+               "tim Instagram", "thành viên nhóm Facebook"],
+    "thuoc": ["viên xương khớp", "cao bổ thận", "thuốc mọc tóc", "kem trắng da", "thuốc cai rượu", "trà giảm mỡ",
+              "viên tăng cường sinh lý", "men vi sinh thần kỳ"],
+    "job": ["xem video nhận tiền", "đánh máy tại nhà", "đánh giá sản phẩm", "dán tem đóng gói tại nhà",
+            "làm nhiệm vụ trên app", "cộng tác viên bán hàng online"],
+    "tien": ["300k/ngày", "500k mỗi ngày", "1tr/ngày", "15-20 triệu/tháng", "200 đô mỗi tuần"],
+}
+
+
+def _more_spam_slots(rng: random.Random) -> dict[str, Callable[[], str]]:
+    return {"flood": lambda: flood(rng), "gibberish": lambda: gibberish(rng), "shop": lambda: shop_site(rng),
+            "hphone": lambda: hidden_phone(rng), "official": lambda: official(rng), "price": lambda: price(rng)}
+
+
+SPAM += [
+    ("spam_off_topic", "spam", "off_topic", [
+        "{offtopic}", "{offtopic} 😊", "Mọi người ơi {offtopic}", "{offtopic}, ai biết chỉ mình với",
+        "Không liên quan nhưng {offtopic}", "ad duyệt cmt giúp mình với, {offtopic}",
+    ], SPAM_SLOTS, ["Hello", "Làm quen", "Xin chào mọi người", "Hỏi xíu", "", "Ahihi"]),
+    ("spam_flood", "spam", "flood", [
+        "{flood}", "{flood}", "{flood}\n{flood}",
+    ], SPAM_SLOTS, ["up", "", "hóng", "😂", "cmt"]),
+    ("spam_gibberish", "spam", "gibberish", [
+        "{gibberish}", "{gibberish} {gibberish}", "test", "asdasd", "{gibberish}!!!",
+    ], SPAM_SLOTS, ["", "test", "aaa", "{gibberish}"]),
+    ("spam_brand_only", "spam", "brand_only", [
+        "{brandkind} {brandname} - {slogan}", "{brandkind} {brandname}: {slogan}, {slogan}.",
+        "Ghé {brandkind} {brandname} để được phục vụ tốt nhất. {slogan}!",
+        "{brandkind} {brandname} ✔️ {slogan} ✔️ {slogan}",
+        "Hãy chọn {brandkind} {brandname} - {slogan}. Cảm ơn quý khách đã tin tưởng!",
+        "Đã dùng dịch vụ của {brandkind} {brandname}, {slogan}, mọi người nên thử.",
+    ], SPAM_SLOTS, ["{brandkind} {brandname}", "Giới thiệu", "Uy tín", "Góp ý"]),
+    ("spam_seo_drop", "spam", "seo", [
+        "{keyword} | {keyword} | {keyword} {shop}",
+        "<a href=\"{shop}\">{keyword}</a>", "[url={shop}]{keyword}[/url] giá tốt",
+        "Tham khảo {keyword} tại {shop} , {keyword} uy tín.",
+        "Bài viết hữu ích. Bên mình chuyên {keyword}, xem tại {shop}",
+        "{keyword} {keyword} {keyword}: {shop}",
+    ], SPAM_SLOTS, ["{keyword}", "Tham khảo", "Hay", "Dịch vụ"]),
+    ("spam_obfuscated_contact", "spam", "obfuscated", [
+        "Cần {keyword} ib em nhé, số em {hphone}",
+        "Zl: {hphone} hỗ trợ nhiệt tình", "ai cần {thuoc} thì alo {hphone}",
+        "Liên hệ: {hphone} (bỏ dấu chấm)", "Nhận {job}, {tien}. Kết bạn zá lô {hphone}",
+        "sđt mình {hphone} nha, nhắn tin trước khi gọi",
+        "inbox em ở trang cá nhân hoặc gọi {hphone} ạ",
+    ], SPAM_SLOTS, ["Liên hệ", "Hỗ trợ", "ib", "Góp ý"]),
+    ("spam_fake_followers", "spam", "fake_engagement", [
+        "Dịch vụ tăng {follow} giá rẻ, uy tín, bảo hành 30 ngày. Xem bảng giá: {shop}",
+        "Bán {follow} thật, tăng nhanh trong 1 giờ. {zalo} {phone}",
+        "Cần tăng {follow} cho shop? Inbox ngay, giá chỉ {price}",
+        "Nhận chạy {follow} và {follow}, kênh lên xu hướng sau 3 ngày!!!",
+    ], SPAM_SLOTS, ["Tăng tương tác", "Dịch vụ MXH", "Hỗ trợ", "Góp ý"]),
+    ("spam_pharma", "spam", "sales", [
+        "{thuoc} gia truyền, dùng 1 liệu trình là khỏi, không tái phát. Đặt hàng {shop}",
+        "Bố mình dùng {thuoc} hết đau hẳn, ai cần mình cho địa chỉ mua nhé, inbox",
+        "{thuoc} chính hãng, giá {price}, giao hàng toàn quốc, thanh toán khi nhận.",
+        "Bí quyết của mình là {thuoc}, 2 tuần thấy khác biệt, mua tại {shop}",
+    ], SPAM_SLOTS, ["Sức khỏe", "Bí quyết", "Chia sẻ thật", "Góp ý"]),
+    ("spam_job_more", "spam", "job_scam", [
+        "Tuyển 30 bạn {job}, thu nhập {tien}, làm trên điện thoại. Ib mình!",
+        "Mình làm {job} được {tien} rồi, ai muốn làm cùng thì nhắn mình nhé",
+        "Việc {job}, không cọc, không phí, {tien}. Đăng ký: {shop}",
+        "Đang thất nghiệp thì thử {job} đi, {tien}, mình hướng dẫn từ A-Z",
+    ], SPAM_SLOTS, ["Việc làm", "Tuyển dụng", "Thu nhập thêm", "Chia sẻ"]),
+    ("spam_realestate", "spam", "sales", [
+        "Bán gấp lô đất {quan} chỉ {price}/m2, sổ đỏ chính chủ, cắt lỗ sâu. Xem tại {shop}",
+        "Căn hộ view hồ, thanh toán 10% nhận nhà, chiết khấu lớn. Gọi em Linh",
+        "Đất nền ven đô sắp lên thành phố, mua hôm nay lãi ngay ngày mai. Ib em",
+        "Chính chủ cần bán nhà mặt phố {duong}, giá thương lượng, ai quan tâm inbox",
+    ], SPAM_SLOTS, ["Bất động sản", "Cơ hội", "Bán gấp", "Thông tin"]),
+]
+
+def bet_brand(rng: random.Random) -> str:
+    """Betting brands change every month: letters and lucky numbers, not a list to learn by heart."""
+    letters = "".join(rng.choice("BCDGHJKMNPQRSTVWXY") for _ in range(rng.randrange(2, 4)))
+    return letters + rng.choice(["88", "68", "79", "99", "66", "365", "BET", "CLUB", "WIN", "VIP"])
+
+
+def fake_official(rng: random.Random) -> str:
+    """Look-alike addresses phishing uses: an official-sounding name on a domain no agency uses."""
+    base = rng.choice(["vneid", "evn", "dichvucong", "thue", "bhxh", "nganhang", "giaohang", "csgt", "hoantien"])
+    suffix = rng.choice(["-capnhat", "-xacminh", "-gov", "-hotro", "247", "-vn"])
+    return f"{base}{suffix}.{rng.choice(['com', 'online', 'top', 'xyz', 'site', 'cc'])}"
+
+
+HATE_BITS = ["đồ ăn hại", "lũ vô học", "câm mồm hết đi", "bọn bò đỏ", "cút hết đi", "nhục như con chó",
+             "ngu thì chết", "đồ rác rưởi"]
+
+SPAM_SLOTS["trochoi"] = ["bắn cá", "xóc đĩa online", "tài xỉu", "đá gà trực tiếp", "slot đổi thưởng", "xổ số siêu tốc",
+                         "kèo châu Á", "lô xiên", "baccarat"]
+SPAM_SLOTS["hate"] = HATE_BITS
+
+
+def _bet_slots(rng: random.Random) -> dict[str, Callable[[], str]]:
+    return {"betbrand": lambda: bet_brand(rng), "fakegov": lambda: fake_official(rng),
+            "hateflood": lambda: rng.choice([" ", "!!! ", "\n"]).join([rng.choice(HATE_BITS)] * rng.randrange(3, 8))}
+
+
+SPAM += [
+    ("spam_bet_brands", "spam", "betting", [
+        "{betbrand} - {trochoi} uy tín, nạp 100 tặng 100, rút về tài khoản ngay",
+        "Anh em chán {trochoi} ở chỗ khác thì qua {betbrand}, tỷ lệ trả thưởng cao nhất",
+        "Link vào {betbrand} mới nhất không bị chặn, tìm trên Google: {betbrand}",
+        "{trochoi} hôm nay ăn đậm, cảm ơn {betbrand} 🤑🤑",
+        "Tân thủ {betbrand} được tặng vốn chơi {trochoi}, đăng ký 1 phút",
+        "Ai cần kèo {trochoi} chuẩn thì theo {betbrand}, thắng đều tay",
+    ], SPAM_SLOTS, ["Giải trí", "Kiếm thêm", "{betbrand}", "Chia sẻ", "Góp ý"]),
+    ("spam_phishing_lookalike", "spam", "phishing", [
+        "Thông báo: tài khoản định danh của bạn sắp hết hạn, cập nhật tại {fakegov}",
+        "Đơn hàng của bạn giao không thành công, vui lòng xác nhận địa chỉ tại {fakegov}",
+        "Quý khách còn nợ cước điện tháng này, thanh toán ngay tại {fakegov} để tránh bị cắt điện.",
+        "Bạn có khoản hoàn thuế {price}, nhận tiền tại {fakegov} trước 17h hôm nay",
+        "Giấy phạt nguội của bạn đã có, tra cứu và nộp phạt tại {fakegov}",
+    ], SPAM_SLOTS, ["Thông báo", "Khẩn", "Quan trọng", "Nhắc nhở"]),
+    ("spam_hate_flood", "spam", "abuse_flood", [
+        "{hateflood}", "{hateflood}!!!", "{hate} {hate} {hate}", "ĐỌC BÁO NÀY TOÀN {hateflood}",
+    ], SPAM_SLOTS, ["", "!!!", "Cút", "..."]),
+]
+
+HAM_SLOTS["cobac"] = ["tài xỉu", "bắn cá", "xóc đĩa", "lô đề", "cá độ bóng đá", "game bài đổi thưởng", "nổ hũ",
+                      "đá gà qua mạng", "app vay nóng", "sàn tiền ảo"]
+HAM += [
+    # Readers talk about gambling and loan sharks in the news too: the vocabulary is spam's, the
+    # intent is not (no link, no number, no invitation).
+    ("ham_gambling_news", "ham", "hard_ham", [
+        "Triệt phá đường dây {cobac} là đúng, nhưng bọn cầm đầu thường ở nước ngoài, khó bắt lắm.",
+        "Cháu họ nhà tôi nghiện {cobac}, bán cả xe máy của bố mẹ. Gia đình khổ sở vô cùng.",
+        "Quảng cáo {cobac} xuất hiện cả trong game của trẻ con, phụ huynh phải để ý.",
+        "Ai dính vào {cobac} thì cũng trắng tay thôi, nhà cái chẳng bao giờ thua.",
+        "Đề nghị phạt nặng những người nổi tiếng nhận quảng cáo {cobac}.",
+        "Khu trọ tôi có mấy thanh niên chơi {cobac} thâu đêm, nợ nần rồi bị đòi nợ tận cửa.",
+    ], HAM_SLOTS, ["Tệ nạn", "Cảnh báo", "Bức xúc", "Ý kiến"]),
+]
+
+
 # Families held out whole for the test split: one or two per kind of comment.
 HELD_OUT = {
     "ham_traffic_transit", "ham_health_advice", "ham_housing", "ham_question", "ham_weather",
     "ham_against_gambling", "ham_thanks_reporter", "ham_local_business_praise",
     "spam_bet_lode", "spam_loan_card", "spam_sales_sim", "spam_investment_land", "spam_fake_prize",
     "spam_disguised_opinion", "spam_hidden_link",
+    "spam_job_more",
 }
 PER_HAM_FAMILY = 120
 PER_SPAM_FAMILY = 95
@@ -532,7 +913,8 @@ def spam_slots(rng: random.Random) -> dict[str, Callable[[], str]]:
         return f"{rng.choice(SITE)} chấm {rng.choice(TLD)}"
 
     return {"link": lambda: link(rng), "site": lambda: site(rng), "phone": lambda: phone(rng),
-            "zalo": lambda: zalo(rng), "spaced": spaced, "dotted": dotted, "chamcom": chamcom}
+            "zalo": lambda: zalo(rng), "spaced": spaced, "dotted": dotted, "chamcom": chamcom,
+            **_more_spam_slots(rng), **_bet_slots(rng)}
 
 
 def expand(template: str, rng: random.Random, extra: dict[str, list[str]]) -> str:

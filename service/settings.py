@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(None, min_length=32, description="a random string of at least 32 characters")
     cors_origins: CsvList = Field((), description="comma-separated origins, e.g. https://portal.vn")
     trusted_proxies: CsvList = Field((), description="comma-separated IP addresses or CIDR networks")
+    hsts_seconds: int = Field(
+        0, ge=0, le=2 * 365 * 86400, description="Strict-Transport-Security max-age when served over TLS (0: off)"
+    )
+    metrics_token: str | None = Field(
+        None, min_length=16, description="a bearer token /metrics then requires (unset: /metrics is open)"
+    )
 
     # --- model ---
     model_path: Path = Field(DEFAULT_MODEL, description="a path to a .skops model artifact")
@@ -138,7 +144,9 @@ class Settings(BaseSettings):
 
     # --- moderator UI ---
     session_seconds: int = Field(8 * 3600, ge=60, le=7 * 86400, description="seconds an idle UI session lasts")
-    login_limit: int = Field(10, ge=0, description="log-in attempts per client and per name per window (0: none)")
+    login_limit: int = Field(
+        10, ge=0, description="log-in attempts per client, and password attempts per name, per window (0: none)"
+    )
     login_window: int = Field(300, ge=1, le=86400, description="seconds, 1-86400")
 
     @classmethod

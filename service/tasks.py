@@ -14,7 +14,10 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-from collections.abc import Coroutine, Iterable
+import multiprocessing.forkserver
+import signal
+import threading
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
@@ -110,11 +113,45 @@ async def stop_pool(executor: ProcessPoolExecutor, started: Iterable[Any], withi
         terminate_pool(executor)
 
 
-class WorkerPool(ProcessPoolExecutor):
-    """A process pool that knows its worker processes, so they can be terminated: the standard
-    pool keeps them private. `start_method` is a `multiprocessing` one ("spawn", "forkserver")."""
+def _start_forkserver_deaf_to_ctrl_c() -> None:
+    """Start the forkserver (once per process) with SIGINT ignored: a process started so keeps
+    ignoring it (Python installs its KeyboardInterrupt handler only where SIGINT is not ignored),
+    and so do the workers it forks, from their first instruction. Otherwise Ctrl-C that lands
+    while a worker is still starting kills it with a traceback, and breaks its pool."""
+    if threading.current_thread() is not threading.main_thread():
+        multiprocessing.forkserver.ensure_running()  # signal handlers can only be set in the main thread
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
-    def __init__(self, max_workers: int, start_method: str, **kwargs: Any) -> None:
+
+def _quiet_worker(initializer: Callable[..., object] | None, *initargs: Any) -> None:
+    """Every worker's initializer: Ctrl-C in a terminal reaches the whole process group, and the
+    parent stops its workers itself; a worker that also took it would print a KeyboardInterrupt
+    traceback each."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+class WorkerPool(ProcessPoolExecutor):
+    """A process pool that knows its worker processes, so they can be terminated (the standard
+    pool keeps them private), and whose workers leave Ctrl-C to the parent. `start_method` is a
+    `multiprocessing` one ("spawn", "forkserver")."""
+
+    def __init__(
+        self,
+        max_workers: int,
+        start_method: str,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        if start_method == "forkserver":
+            _start_forkserver_deaf_to_ctrl_c()
         self.workers: list[BaseProcess] = []
         base: Any = multiprocessing.get_context(start_method)
         context: Any = type(base)()  # a context of its own: the shared one is left as it is
@@ -125,7 +162,9 @@ class WorkerPool(ProcessPoolExecutor):
             return proc
 
         context.Process = process
-        super().__init__(max_workers, mp_context=context, **kwargs)
+        super().__init__(
+            max_workers, mp_context=context, initializer=_quiet_worker, initargs=(initializer, *initargs), **kwargs
+        )
 
 
 def terminate_pool(executor: ProcessPoolExecutor) -> None:

@@ -6,18 +6,26 @@ served another; so this module is the single place that decides what "normalised
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from dataclasses import dataclass
 
 import nh3
+import phonenumbers
 
 # Zero-width characters, bidi overrides/isolates, BOM, soft hyphen: invisible characters
 # spammers use to split words ("c​a​s​i​n​o") and to reorder text on screen.
+# Also the tag characters (U+E0000 block: invisible "ASCII" riding on any text), the interlinear
+# annotation controls (U+FFF9-FFFB) and the supplementary variation selectors (U+E0100-E01EF),
+# which a reader never sees but a word filter does.
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
+# More combining marks on one letter than any script writes ("Zalgo" text that buries the line
+# above and below it): Vietnamese needs at most two on a decomposed vowel, Hebrew or Thai a few.
+MAX_MARKS = 4
 # Markup detector: a tag, an HTML entity or a BBCode link.
 _MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);|\[/?(?:url|img|b|i|link)\b", re.I)
 # Tags that break a line in a browser: dropped with the rest of the markup, they would glue the
@@ -45,8 +53,40 @@ def _strip_controls(text: str) -> str:
     return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
 
 
+def _trim_marks(text: str) -> tuple[str, bool]:
+    """`text` with every run of combining marks cut to MAX_MARKS, and whether any was cut."""
+    out: list[str] = []
+    run = 0
+    cut = False
+    for ch in text:
+        if unicodedata.category(ch).startswith("M"):
+            run += 1
+            if run > MAX_MARKS:
+                cut = True
+                continue
+        else:
+            run = 0
+        out.append(ch)
+    return ("".join(out), True) if cut else (text, False)
+
+
+def reveal(raw: str) -> str:
+    """`raw` safe to show as it was typed: markup escaped (&, <, >, quotes) and every control,
+    format (bidi, zero-width, tag) or invisible character written out as [U+XXXX], so a moderator
+    sees what the reader hid and nothing in it can run, reorder the page or cut a string short."""
+    shown = []
+    for ch in raw:
+        if ch not in "\n\t" and (unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Cn") or _INVISIBLE.match(ch)):
+            shown.append(f"[U+{ord(ch):04X}]")
+        else:
+            shown.append(ch)
+    return html.escape("".join(shown), quote=True)
+
+
 def normalise(raw: str, *, multiline: bool = False) -> Normalised:
     """Normalise one field: NFC, no invisible or control characters, no markup, tidy spaces.
+
+    Runs of combining marks longer than MAX_MARKS are cut, and count as hidden text (`had_invisible`).
 
     One-line fields (name, title) get all whitespace collapsed to single spaces; multi-line
     fields (content) keep line breaks but lose trailing spaces and runs of blank lines.
@@ -55,6 +95,8 @@ def normalise(raw: str, *, multiline: bool = False) -> Normalised:
     had_invisible = bool(_INVISIBLE.search(text))
     text = _INVISIBLE.sub("", text)
     text = _strip_controls(text)
+    text, had_mark_run = _trim_marks(text)
+    had_invisible |= had_mark_run
     had_markup = bool(_MARKUP.search(text))
     if had_markup:
         # nh3 with no allowed tags keeps the text of every element and drops the tags;
@@ -75,3 +117,16 @@ def normalise(raw: str, *, multiline: bool = False) -> Normalised:
 def normalise_text(raw: str, *, multiline: bool = False) -> str:
     """Shortcut for callers that only want the text (the model's feature extractors)."""
     return normalise(raw, multiline=multiline).text
+
+
+def phone_e164(value: str, region: str) -> str | None:
+    """A phone number as E.164 ("0911 222 333" in VN -> "+84911222333"), or None when it is not a
+    valid number. Submissions and phone bans both go through here, so a ban typed the way a reader
+    types a number matches that reader's comments."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))

@@ -127,8 +127,11 @@ async def test_article_binding(test_mode: Client) -> None:
     assert await captchas.verify(data["id"], CODE, None) == "invalid-input-response"
     data = await issue(test_mode, article_id="tin-tuc/123")
     assert await captchas.verify(data["id"], CODE, "tin-tuc/123") == "ok"
+    # Issued without an article, a captcha is bound to "no article" (issue 20, finding 14).
     unbound = await issue(test_mode)
-    assert await captchas.verify(unbound["id"], CODE, "any-article") == "ok"
+    assert await captchas.verify(unbound["id"], CODE, "any-article") == "invalid-input-response"
+    unbound = await issue(test_mode)
+    assert await captchas.verify(unbound["id"], CODE, None) == "ok"
 
 
 async def test_verify_input_errors(test_mode: Client) -> None:
@@ -202,7 +205,7 @@ async def test_only_hmac_stored(make_client: MakeClient, redis: Redis) -> None:
     """Redis holds an HMAC of the answer, not the code, in keys or values, with the TTL."""
     client = await make_client(captcha_test_code="QQQQQ", captcha_pool_target=0)
     data = await issue(client, article_id="a1")
-    keys = [k async for k in redis.scan_iter("*{cap:*")]
+    keys = [k async for k in redis.scan_iter("*:cap:*")]
     key = client.app[appkeys.KEYS].captcha(seal_of(data["id"]))  # type: ignore[index]
     assert keys == [key]
     assert "QQQQQ" not in key.upper() and "QQQQQ" not in data["id"].upper()

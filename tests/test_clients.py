@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from service.http.clients import client_address, language
+from service.store import ratelimit
 
 TRUSTED = [ipaddress.ip_network("10.0.0.0/8")]
 
@@ -30,3 +31,14 @@ def test_language_defaults_to_vietnamese() -> None:
     assert language("fr-FR,fr;q=0.9") == "vi"
     assert language("en-US,en;q=0.9,vi;q=0.5") == "en"
     assert language("vi-VN,vi;q=0.9,en;q=0.8") == "vi"
+
+
+def test_rate_limits_count_an_ipv6_client_by_its_64() -> None:
+    """Addresses of one IPv6 /64 are one rate-limited subject (issue 20, finding 12); IPv4 (also
+    written IPv4-mapped) stays exact, and a subject that is not an address is kept as given."""
+    assert (
+        ratelimit.subject_of("2001:db8:1:2::5") == ratelimit.subject_of("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    )
+    assert ratelimit.subject_of("2001:db8:1:3::5") == "2001:db8:1:3::/64"
+    assert ratelimit.subject_of("198.51.100.7") == ratelimit.subject_of("::ffff:198.51.100.7") == "198.51.100.7"
+    assert ratelimit.subject_of("lan") == "lan"

@@ -76,6 +76,32 @@ async def test_redecided_comment_keeps_its_last_label(redis: Redis) -> None:
     await transitions.decide(
         redis, keys, scripts, cid, "admin", out.version, states.Action.REJECT, states.RejectReason.SPAM
     )
-    assert await labels.count(redis, keys) == 2
+    assert await labels.count(redis, keys) == 3  # decision, withdrawal (the reopen), decision
     (only,) = await labels.read_all(redis, keys)
     assert only.label == "spam" and only.moderator == "admin"
+
+
+async def test_undo_withdraws_the_label(redis: Redis) -> None:
+    """Approve, then undo: the comment is no training example any more (the decision was taken back)."""
+    keys = Keys()
+    scripts = Scripts(redis)
+    undone, kept = await enqueue_many(redis, keys, 2)
+    out = await transitions.decide(redis, keys, scripts, undone, "mod1", 1, states.Action.APPROVE)
+    await transitions.decide(redis, keys, scripts, kept, "mod1", 1, states.Action.REJECT, states.RejectReason.SPAM)
+    assert {e.comment_id for e in await labels.read_all(redis, keys)} == {undone, kept}
+    await transitions.reopen(redis, keys, scripts, undone, "admin", out.version, note="undo")
+    remaining = await labels.read_all(redis, keys)
+    assert [(e.comment_id, e.label) for e in remaining] == [(kept, "spam")]
+    entries = await redis.xrange(keys.labels(keys.partition_of(undone)))
+    withdrawal = entries[-1][1]
+    assert withdrawal["id"] == undone and withdrawal["label"] == "withdrawn" and withdrawal["by"] == "admin"
+
+
+def test_latest_entry_wins_within_one_millisecond() -> None:
+    """Two entries in the same millisecond: the later stream entry (sequence 10 after 9) wins."""
+    base = dict(name="", title="", content="x", had_markup=False, reason="", moderator="m", at_ms=5)
+    extra = dict(model_version="", spam_probability=None)
+    first = labels.Example(stream_id="5-9", comment_id="c", label="ham", **base, **extra)  # type: ignore[arg-type]
+    later = labels.Example(stream_id="5-10", comment_id="c", label="withdrawn", **base, **extra)  # type: ignore[arg-type]
+    assert labels.latest_per_comment([first, later]) == []
+    assert labels.latest_per_comment([later, first]) == []

@@ -277,15 +277,17 @@ async def test_approved_comments_are_listed_publicly(redis: Redis) -> None:
     assert [i["id"] for i in again] == list(reversed(ids[:3]))
 
 
-async def test_enqueue_idempotency_key_places_comment_in_its_partition(redis: Redis) -> None:
-    """With an idempotency key the comment lands in the key's partition (new id if needed), once."""
+async def test_enqueue_idempotency_key_is_kept_in_the_comments_partition(redis: Redis) -> None:
+    """The idempotency record lives in the comment's partition (the caller draws the id into the
+    partition of the submission's captcha); the same key again answers the first id, once."""
     keys, scripts = Keys(partitions=8), Scripts(redis)
-    c = make_comment()
-    cid, created = await intake.enqueue(redis, keys, scripts, c, "idem-xyz")
-    again, created_again = await intake.enqueue(redis, keys, scripts, make_comment(), "idem-xyz")
-    assert created and not created_again and again == cid
-    assert keys.partition_of(cid) == keys.partition_of("idem-xyz")
-    assert comment_ids.valid_id(cid) and cid[:6] == c.id[:6]  # same millisecond prefix
+    first = make_comment(id=comment_ids.new_comment_id(keys, 5))
+    second = make_comment(id=comment_ids.new_comment_id(keys, 5))
+    cid, created = await intake.enqueue(redis, keys, scripts, first, "idem-xyz")
+    again, created_again = await intake.enqueue(redis, keys, scripts, second, "idem-xyz")
+    assert created and not created_again and again == cid == first.id
+    assert await redis.get(keys.idempotency(5, "idem-xyz")) == cid
+    assert await redis.exists(keys.comment(5, cid)) and not await redis.exists(keys.comment(5, second.id))
 
 
 async def test_stats_report_depth_claims_and_decisions(make_client: MakeClient, redis: Redis) -> None:

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from redis.asyncio import Redis
+from sklearn.metrics import roc_auc_score
 
 from service import tasks as background
-from service.learning import promotion, retraining, schedule
-from service.learning.corpus import make_record
+from service.learning import mixing, promotion, retraining, schedule
+from service.learning.corpus import load_corpus, make_record
 from service.review import intake, labels, states, transitions
 from service.settings import Settings
 from service.spam import registry
@@ -45,18 +47,72 @@ async def decide_all(redis: Redis, keys: Keys, items: list[dict[str, Any]], flip
         )
 
 
-def test_gate_and_recall_at_fpr() -> None:
-    """Not worse passes (within margins); worse on either metric fails; recall is read at the FPR."""
-    policy = promotion.Policy(fpr=0.1, margin_f1=0.01, margin_recall=0.0)
-    cur = {"macro_f1": 0.90, "recall_at_fpr": 0.80}
-    assert promotion.gate(cur, {"macro_f1": 0.895, "recall_at_fpr": 0.80}, policy).passed
-    assert not promotion.gate(cur, {"macro_f1": 0.88, "recall_at_fpr": 0.95}, policy).passed
-    assert not promotion.gate(cur, {"macro_f1": 0.95, "recall_at_fpr": 0.79}, policy).passed
-    assert promotion.gate(None, {"macro_f1": 0.1, "recall_at_fpr": 0.1}, policy).passed
-    y = np.asarray([0] * 10 + [1] * 4)
+def _scores(y: np.ndarray, separation: float, seed: int) -> np.ndarray:
+    """Scores where spam sits `separation` above ham on average (noise 1): a model of some quality."""
+    rng = np.random.default_rng(seed)
+    return np.asarray(1 / (1 + np.exp(-(rng.normal(size=len(y)) + separation * y))), dtype=float)
+
+
+def test_gate_judges_real_decisions_with_a_paired_bootstrap() -> None:
+    """Clearly better passes; as good passes within the margin; clearly worse fails; too few
+    decisions keep the champion; the seed guard fails a challenger that forgets the seed corpus."""
+    policy = promotion.Policy(fpr=0.05, bootstrap=300)
+    y = np.asarray([0, 1] * 150)
+    weak, strong = _scores(y, 0.5, 1), _scores(y, 3.0, 2)
+    better = promotion.gate(y, weak, strong, (0.99, 0.99), policy)
+    assert better.passed, better.reasons
+    paired = better.evidence["paired"]
+    low, high = paired["roc_auc"]["difference_interval"]
+    assert 0 < low < paired["roc_auc"]["difference"] < high
+    assert better.evidence["n_real_holdout"] == 300 and better.evidence["guard"]["challenger"] == 0.99
+    assert promotion.gate(y, strong, strong, None, policy).passed  # a difference of 0 is within the margin
+    worse = promotion.gate(y, strong, weak, None, policy)
+    assert not worse.passed and "lower bound not above" in worse.reasons[0]
+    few = promotion.gate(y[:30], weak[:30], strong[:30], None, policy)
+    assert not few.passed and "only 30 new real decisions" in few.reasons[0]
+    forgot = promotion.gate(y, weak, strong, (0.99, 0.90), policy)
+    assert not forgot.passed and any("seed guard" in r and "loses" in r for r in forgot.reasons)
+    assert promotion.gate(y[:5], None, strong[:5], None, policy).passed  # nothing in use: nothing to lose
+    y2 = np.asarray([0] * 10 + [1] * 4)
     proba = np.asarray([0.1] * 8 + [0.5, 0.9] + [0.95, 0.6, 0.4, 0.2])
     # FPR 0.1 of 10 ham allows one: the threshold sits above the second-highest ham (0.5).
-    assert promotion.recall_at_fpr(y, proba, 0.1) == 0.5
+    assert promotion.recall_at_fpr(y2, proba, 0.1) == 0.5
+    assert promotion.roc_auc(y, strong) == pytest.approx(roc_auc_score(y, strong))
+    assert promotion.precision_at_top(y2, proba, 0.15) == 0.5  # top 2: 0.95 (spam), 0.9 (ham)
+
+
+def test_thresholds_from_real_decisions() -> None:
+    """With enough real ham, `spam` flags the policy's share of it (with an interval); else training's."""
+    policy = promotion.Policy(fpr=0.02, bootstrap=200)
+    y = np.asarray([0] * 400 + [1] * 100)
+    proba = _scores(y, 3.0, 3)
+    fallback = {"suspect": 0.3, "spam": 0.9}
+    t, info = promotion.real_thresholds(y, proba, policy, fallback)
+    assert info["source"] == "real held-out decisions" and info["n_ham"] == 400
+    assert (proba[y == 0] >= t["spam"]).mean() <= 0.02 and (proba[y == 0] >= t["spam"]).mean() >= 0.015
+    low, high = info["spam_interval"]
+    assert low <= t["spam"] <= high
+    assert t["suspect"] <= t["spam"]
+    t_small, info_small = promotion.real_thresholds(y[300:], proba[300:], policy, fallback)
+    assert t_small == fallback and info_small["source"].startswith("training")
+
+
+def test_seed_share_falls_and_contradicted_seed_is_dropped() -> None:
+    """More decisions keep less of the seed (stratified); a seed example a moderator contradicted goes."""
+    seed = load_corpus(CORPUS, "train")
+    none, info0 = mixing.mix_seed(seed, [])
+    assert len(none) == len(seed) and info0["seed_contradicted_dropped"] == 0
+    few, _ = mixing.mix_seed(seed, [(seed.rows[0], int(seed.y[0]))] * 500)
+    many, _ = mixing.mix_seed(seed, [(seed.rows[0], int(seed.y[0]))] * 3000)
+    assert len(seed) > len(few) > len(many) >= min(mixing.SEED_FLOOR, len(seed))
+    assert abs(few.y.mean() - seed.y.mean()) < 0.02  # the seed's class balance is kept
+    # A moderator decided the opposite of the seed label on near-identical text (case, diacritics, digits).
+    name, title, content, markup = seed.rows[0]
+    twin = (name, title, content.upper().replace("0", "7") + " !!", markup)
+    assert mixing.text_key(twin) == mixing.text_key(seed.rows[0])
+    kept, info = mixing.mix_seed(seed, [(twin, 1 - int(seed.y[0]))])
+    assert info["seed_contradicted_dropped"] >= 1
+    assert seed.rows[0] not in kept.rows
 
 
 def test_newest_decisions_are_held_out() -> None:
@@ -82,6 +138,9 @@ def test_newest_decisions_are_held_out() -> None:
     ]
     older, newest = retraining.split_by_time(same, 0.2)  # 4 newest are spam; c4 is the newest ham
     assert [e.comment_id for e in newest] == ["c4", "c3", "c2", "c1", "c0"] and len(older) == 15
+    # At least 3 of each class: back to the third-newest ham (c8).
+    older, newest = retraining.split_by_time(same, 0.2, None, 3)
+    assert [e.comment_id for e in newest] == ["c8", "c7", "c6", "c5", "c4", "c3", "c2", "c1", "c0"]
     # Fewer than 10 new decisions: none held out (the seed test split alone judges).
     older, newest = retraining.split_by_time(exs, 0.3, (995, "c5"))
     assert newest == [] and len(older) == 20
@@ -98,13 +157,16 @@ async def test_mislabelled_challenger_is_not_promoted_unless_forced(
     a, _ = tiny_models()
     va = (await registry.put(redis, keys, a))["version"]
     await registry.promote(redis, keys, va, "admin")
-    items = _seed_items(150)
-    await decide_all(redis, keys, items[:120], flip=True)  # a moderator who got everything backwards
-    await decide_all(redis, keys, items[120:])  # the newest decisions (held out) are right
+    items = _seed_items(250)
+    await decide_all(redis, keys, items[:200], flip=True)  # a moderator who got everything backwards
+    await decide_all(redis, keys, items[200:])  # the newest decisions (held out) are right
     out = await retraining.retrain(redis, keys, settings, seed=None, by="test", report=tmp_path / "r.md")
     assert not out.challenge.gate.passed and not out.promoted
     assert out.challenge.current_version == va
-    assert out.challenge.challenger["macro_f1"] < out.challenge.current["macro_f1"]  # type: ignore[index]
+    assert out.challenge.challenger["roc_auc"] < out.challenge.current["roc_auc"]  # type: ignore[index]
+    retraining_card = out.challenge.card["retraining"]
+    assert retraining_card["n_real_holdout"] == 50 and retraining_card["gate"]["verdict"] == "failed"
+    assert retraining_card["gate"]["paired"]["roc_auc"]["difference_interval"][1] < 0
     assert await registry.current(redis, keys) == va
     challenger = out.challenge.card["version"]
     assert challenger in {c["version"] for c in await registry.cards(redis, keys)}  # registered, not current
@@ -131,7 +193,8 @@ async def test_passed_challenger_is_refit_and_next_gate_uses_only_new_decisions(
     await decide_all(redis, keys, items[:60])
     first = await retraining.retrain(redis, keys, settings, seed=None, by="test")
     assert first.promoted and first.challenge.refit
-    assert first.challenge.counts["labels_train"] == 48 and first.challenge.counts["labels_holdout"] == 12
+    # The newest 12 (20%) hold too few spam: the held-out part reaches back to 10 of each class.
+    assert first.challenge.counts["labels_train"] == 37 and first.challenge.counts["labels_holdout"] == 23
     newest = max((e.at_ms, e.comment_id) for e in await labels.read_all(redis, keys))
     card = first.challenge.card
     assert retraining.seen_until(card) == newest and card["data"]["refit_with_holdout"] is True
@@ -139,8 +202,10 @@ async def test_passed_challenger_is_refit_and_next_gate_uses_only_new_decisions(
 
     await decide_all(redis, keys, items[60:])
     second = await retraining.retrain(redis, keys, settings, seed=None, dry_run=True)
-    # 40 decisions are new to the model in use: the newest 8 are held out, all 92 others train.
-    assert second.challenge.counts["labels_holdout"] == 8 and second.challenge.counts["labels_train"] == 92
+    # 40 decisions are new to the model in use: the newest 8, reaching back to 10 of each class, are
+    # held out (all within the 40 new ones); all the others train.
+    assert second.challenge.counts["labels_holdout"] == 29 and second.challenge.counts["labels_train"] == 71
+    assert 8 < second.challenge.counts["labels_holdout"] <= 40
     assert second.challenge.current_version == card["version"] and not second.challenge.refit
 
 
@@ -158,8 +223,8 @@ async def test_dry_run_changes_nothing_and_is_deterministic(redis: Redis, make_s
     assert first.challenge.counts == {
         "seed_train": 0,
         "seed_test": 0,
-        "labels_train": 96,
-        "labels_holdout": 24,
+        "labels_train": 89,  # 24 newest (20%), reaching back to hold 10 of each class
+        "labels_holdout": 31,
         "labels_other": 0,
     }
 
@@ -232,3 +297,21 @@ async def test_retrain_lock_is_released_only_by_its_holder(redis: Redis) -> None
     assert await redis.get(keys.retrain_lock()) == "theirs"
     assert await scripts.lock_release(redis, keys.retrain_lock(), "theirs")
     assert await redis.get(keys.retrain_lock()) is None
+
+
+def test_retrain_shows_its_stages_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With progress on, the stages and a bar with an estimate of the time left go to stderr
+    (stdout stays the verdict); with progress off, nothing is drawn."""
+    examples = [
+        labels.Example(
+            str(i), f"c{i}", item.get("name", ""), "", item["content"], False, item["label"], "", "m", i, "", None
+        )
+        for i, item in enumerate(_seed_items(80, start=7))
+    ]
+    dataset = retraining.build_dataset(None, examples, 0.2)
+    policy = promotion.Policy(bootstrap=50)
+    retraining.challenge(dataset, None, tmp_path, policy, refit="never", progress=True)
+    err = capsys.readouterr().err
+    assert "retrain: train the challenger" in err and "retrain: done" in err and "<" in err  # tqdm's ETA
+    retraining.challenge(dataset, None, tmp_path, policy, refit="never", progress=False)
+    assert capsys.readouterr().err == ""

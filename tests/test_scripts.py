@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from redis.asyncio import Redis
+from redis.exceptions import OutOfMemoryError
 
 from service.review import comment_ids, intake
 from service.store.keys import Keys
@@ -43,21 +45,45 @@ def _decide_keys(cid: str, state: str, article: str = "bai-viet-1") -> list[str]
     ]
 
 
+def _enqueue_keys(
+    cid: str, idem: str | None = None, captcha: str | None = None, repeat: str | None = None
+) -> list[str]:
+    h = K.comment(P, cid)
+    return [h, K.pending(P), K.open(P), K.decisions(P), idem or h, captcha or h, repeat or h]
+
+
+def _enqueue_args(
+    cid: str, created_ms: int, *, idem_ttl: int = 0, digest: str = "", repeat_ttl: int = 0
+) -> list[object]:
+    return [
+        cid,
+        "1.5",
+        created_ms,
+        idem_ttl,
+        "m",
+        "0.2",
+        digest,
+        repeat_ttl,
+        K.events_channel(),
+        '{"type":"submitted"}',
+        "article_id",
+        "a",
+        "content",
+        "x",
+    ]
+
+
 async def test_enqueue_writes_hash_pending_open_and_audit(redis: Redis) -> None:
     """QUEUE_ENQUEUE stores the comment as pending v1, indexes it and appends a 'submitted' entry."""
     c = make_comment()
-    found, code = await Scripts(redis).queue_enqueue(
-        redis,
-        [K.comment(P, c.id), K.pending(P), K.open(P), K.decisions(P)],
-        [c.id, "1.5", c.created_at_ms, 0, c.model_version, "0.2", "article_id", "a", "content", "x"],
-    )
+    found, code = await Scripts(redis).queue_enqueue(redis, _enqueue_keys(c.id), _enqueue_args(c.id, c.created_at_ms))
     assert (found, code) == (c.id, 1)
     h = await redis.hgetall(K.comment(P, c.id))
     assert h["state"] == "pending" and h["version"] == "1" and h["priority"] == "1.5" and h["content"] == "x"
     assert await redis.zscore(K.pending(P), c.id) == 1.5
     assert await redis.zscore(K.open(P), c.id) == c.created_at_ms
     (xid, entry), *_ = await redis.xrange(K.decisions(P))
-    assert entry["event"] == "submitted" and entry["id"] == c.id and entry["model_version"] == c.model_version
+    assert entry["event"] == "submitted" and entry["id"] == c.id and entry["model_version"] == "m"
     assert h["log"] == xid
 
 
@@ -68,9 +94,7 @@ async def test_enqueue_with_idempotency_key_writes_once(redis: Redis) -> None:
     idem = K.idempotency(P, "k1")
     for c, expected in ((first, (first.id, 1)), (second, (first.id, 0))):
         found = await s.queue_enqueue(
-            redis,
-            [K.comment(P, c.id), K.pending(P), K.open(P), K.decisions(P), idem],
-            [c.id, "1", c.created_at_ms, 60, "m", "0.1", "article_id", "a"],
+            redis, _enqueue_keys(c.id, idem), _enqueue_args(c.id, c.created_at_ms, idem_ttl=60)
         )
         assert found == expected
     assert await redis.exists(K.comment(P, second.id)) == 0
@@ -78,14 +102,100 @@ async def test_enqueue_with_idempotency_key_writes_once(redis: Redis) -> None:
     assert 0 < await redis.ttl(idem) <= 60
 
 
-async def test_enqueue_refuses_a_taken_id(redis: Redis) -> None:
-    """QUEUE_ENQUEUE answers -1 when the comment hash already exists, changing nothing."""
+async def test_enqueue_rerun_with_the_same_id_answers_the_first_outcome(redis: Redis) -> None:
+    """A re-run of the script with the same comment id (its first answer was lost) answers (id, 0) and
+    writes nothing: never 'id taken' (it used to answer -1, which the reader saw as a 409)."""
     cid = await _enqueue(redis)
-    _found, code = await Scripts(redis).queue_enqueue(
-        redis, [K.comment(P, cid), K.pending(P), K.open(P), K.decisions(P)], [cid, "9", 1, 0, "m", "0.9", "x", "y"]
+    entries = await redis.xlen(K.decisions(P))
+    found = await Scripts(redis).queue_enqueue(redis, _enqueue_keys(cid), _enqueue_args(cid, 1))
+    assert found == (cid, 0)
+    assert await redis.zscore(K.pending(P), cid) != 1.5
+    assert await redis.xlen(K.decisions(P)) == entries
+
+
+async def test_enqueue_consumes_the_captcha_sets_the_repeat_marker_and_publishes(redis: Redis) -> None:
+    """With a captcha, the script consumes it, sets the repeat marker (NX) and publishes the event."""
+    s = Scripts(redis)
+    captcha, repeat = K.captcha("seal-a"), K.repeat(P, "d1")
+    await redis.hset(captcha, "h", "right")
+    await redis.set(repeat, "FIRST")
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(K.events_channel())
+    c = make_comment()
+    found = await s.queue_enqueue(
+        redis,
+        _enqueue_keys(c.id, captcha=captcha, repeat=repeat),
+        _enqueue_args(c.id, 1, digest="right", repeat_ttl=60),
     )
-    assert code == -1
-    assert await redis.zscore(K.pending(P), cid) != 9
+    assert found == (c.id, 1)
+    assert not await redis.exists(captcha)
+    assert await redis.get(repeat) == "FIRST"  # NX: the first comment of the pair stays named
+    message = None
+    for _ in range(50):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+        if message:
+            break
+    assert message is not None and json.loads(message["data"]) == {"type": "submitted"}
+    await pubsub.aclose()
+
+
+async def test_enqueue_with_a_spent_or_wrong_captcha_writes_nothing(redis: Redis) -> None:
+    """A captcha used meanwhile answers -2, a wrong digest -3 (and spends it); neither stores anything."""
+    s = Scripts(redis)
+    captcha = K.captcha("seal-b")
+    c = make_comment()
+    keys = _enqueue_keys(c.id, captcha=captcha, repeat=K.repeat(P, "d2"))
+    assert await s.queue_enqueue(redis, keys, _enqueue_args(c.id, 1, digest="right", repeat_ttl=60)) == ("", -2)
+    await redis.hset(captcha, "h", "right")
+    assert await s.queue_enqueue(redis, keys, _enqueue_args(c.id, 1, digest="wrong", repeat_ttl=60)) == ("", -3)
+    assert not await redis.exists(captcha)
+    assert not await redis.exists(K.comment(P, c.id), K.repeat(P, "d2"))
+    assert await redis.zcard(K.pending(P)) == 0
+
+
+async def test_captcha_check_keeps_a_right_answer_and_spends_a_wrong_one(redis: Redis) -> None:
+    s = Scripts(redis)
+    key = K.captcha("seal-c")
+    assert await s.captcha_check(redis, key, "right") == 0
+    await redis.hset(key, "h", "right")
+    assert await s.captcha_check(redis, key, "right") == 1
+    assert await redis.exists(key)
+    assert await s.captcha_check(redis, key, "wrong") == -1
+    assert not await redis.exists(key)
+
+
+async def test_enqueue_refused_for_memory_writes_nothing_and_keeps_the_captcha(redis: Redis) -> None:
+    """At maxmemory the script is refused before it runs (OOM): no comment, no queue entry, the captcha kept."""
+    s = Scripts(redis)
+    captcha = K.captcha("seal-d")
+    await redis.hset(captcha, "h", "right")
+    c = make_comment()
+    before = await redis.config_get("maxmemory")
+    await redis.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(OutOfMemoryError):
+            await s.queue_enqueue(
+                redis,
+                _enqueue_keys(c.id, captcha=captcha, repeat=K.repeat(P, "d3")),
+                _enqueue_args(c.id, 1, digest="right", repeat_ttl=9),
+            )
+    finally:
+        await redis.config_set("maxmemory", before["maxmemory"])
+    assert await redis.hget(captcha, "h") == "right"
+    assert not await redis.exists(K.comment(P, c.id), K.repeat(P, "d3"))
+    assert await redis.zcard(K.pending(P)) == 0
+
+
+async def test_pool_take_runs_one_script_per_partition(redis: Redis) -> None:
+    """Pooled captchas live in their seal's partition: a batch spanning partitions is handled per tag."""
+    keys = Keys(partitions=4)
+    seals = [f"seal-{i}" for i in range(12)]
+    assert len({keys.partition_of(x) for x in seals}) > 1
+    for seal in seals[::2]:
+        await redis.hset(keys.pooled_captcha(seal), "h", "x")
+    found = await Scripts(redis).captcha_pool_take(redis, [keys.pooled_captcha(x) for x in seals], 30)
+    assert found == [i % 2 == 0 for i in range(12)]
+    assert 0 < await redis.ttl(keys.pooled_captcha(seals[0])) <= 30
 
 
 async def test_claim_takes_most_urgent_first_and_leases(redis: Redis) -> None:
@@ -246,3 +356,53 @@ async def test_erase_pii_keeps_text_and_labels(redis: Redis) -> None:
     assert h["content"] and h["reason"] == "spam" and h["spam_probability"] and "pii_erased_at" in h
     assert (await redis.hgetall(K.comment(P, new)))["phone"] == "+84912345678"
     assert await redis.zrange(K.pii(P), 0, -1) == [new]
+
+
+async def test_transitions_publish_their_events_inside_the_script(redis: Redis) -> None:
+    """Claim, decide, release, reopen and lease expiry publish their queue events from the script itself
+    (issue 20 item 7: they used to be published after it, lost if the service died in between)."""
+    s = Scripts(redis)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(K.events_channel())
+    channel = K.events_channel()
+    a, b = await _enqueue(redis), await _enqueue(redis)
+    await s.queue_claim(
+        redis, [K.pending(P), K.claims(P), K.decisions(P)], [K.comment_prefix(P), "mod1", 2, 1, channel]
+    )
+    await asyncio.sleep(0.01)
+    await s.queue_expire(redis, [K.claims(P), K.pending(P), K.decisions(P)], [K.comment_prefix(P), 10, channel])
+    await s.queue_decide(
+        redis,
+        _decide_keys(a, "approved"),
+        [a, "mod1", 3, "approved", "approve", "", "", "ham", channel, json.dumps({"type": "decided", "id": a})],
+    )
+    await s.queue_reopen(
+        redis,
+        [
+            K.comment(P, a),
+            K.pending(P),
+            K.open(P),
+            K.decisions(P),
+            K.decided(P, "approved"),
+            K.decided(P, "rejected"),
+            K.pii(P),
+            K.article_approved(P, "bai-viet-1"),
+        ],
+        [a, "admin", "", "", channel, json.dumps({"type": "reopened", "id": a})],
+    )
+    seen: list[dict[str, object]] = []
+    deadline = asyncio.get_running_loop().time() + 5
+    while len(seen) < 8 and asyncio.get_running_loop().time() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message:
+            seen.append(json.loads(message["data"]))
+    seen = [e for e in seen if e["type"] != "submitted"]  # the two enqueues'
+    await pubsub.aclose()
+    assert [(e["type"], e["id"], e["state"], e.get("version")) for e in seen] == [
+        ("claimed", a, "claimed", 2) if seen[0]["id"] == a else ("claimed", b, "claimed", 2),
+        ("claimed", b, "claimed", 2) if seen[0]["id"] == a else ("claimed", a, "claimed", 2),
+        ("lease_expired", seen[2]["id"], "pending", None),
+        ("lease_expired", seen[3]["id"], "pending", None),
+        ("decided", a, "approved", 4),
+        ("reopened", a, "pending", 5),
+    ]

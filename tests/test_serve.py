@@ -60,7 +60,27 @@ def serve(args: list[str], data_dir: Path, **env: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
     )
+
+
+def test_ctrl_c_in_a_terminal_prints_no_tracebacks(data_dir: Path) -> None:
+    """A terminal sends Ctrl-C to the whole process group (the service and its worker processes):
+    the service stops cleanly and nobody prints a KeyboardInterrupt traceback."""
+    port = free_port()
+    proc = serve(["--port", str(port)], data_dir, DUYET_SPAM_SCORE_PROCESS="true")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        time.sleep(1.0)  # the captcha render workers and the scoring process are up
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode in (0, 130, -signal.SIGINT), out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert not embedded._answers(embedded.socket_path(data_dir))
 
 
 def test_serve_with_embedded_store_and_clean_ctrl_c(data_dir: Path) -> None:

@@ -3,6 +3,7 @@ and the redirect a browser without JavaScript gets."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -165,6 +166,52 @@ async def test_store_stopped_answers_503_within_a_second(
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def test_store_full_answers_503_writes_nothing_and_keeps_the_captcha(
+    make_client: MakeClient, redis: Redis
+) -> None:
+    """At maxmemory the one submission script is refused whole: 503 store_unavailable + Retry-After,
+    no comment, no repeat marker, no idempotency record, and the same captcha works once memory is back
+    (issue 20 item 2: it used to answer 500 with the captcha spent). Rate limits off: their counters
+    would be refused first, and the point is the submission's own write."""
+    client = await make_client(captcha_test_code=CODE, submit_limit_client=0, submit_limit_article=0)
+    captcha_id = await new_captcha(client)
+    before = (await redis.config_get("maxmemory"))["maxmemory"]
+    await redis.config_set("maxmemory", 1)
+    try:
+        resp = await client.post("/v1/comments", json=comment(captcha_id), headers={"Idempotency-Key": "full-1"})
+        assert resp.status == 503, await resp.text()
+        assert int(resp.headers["Retry-After"]) >= 1
+        assert (await resp.json())["error"]["code"] == "store_unavailable"
+    finally:
+        await redis.config_set("maxmemory", before)
+    assert await comment_count(client) == 0
+    assert [k async for k in redis.scan_iter("*:repeat:*")] == [] and [k async for k in redis.scan_iter("*idem*")] == []
+    again = await client.post("/v1/comments", json=comment(captcha_id), headers={"Idempotency-Key": "full-1"})
+    assert again.status == 202, await again.text()
+    assert await comment_count(client) == 1
+
+
+async def test_one_captcha_two_concurrent_submissions_store_one(client: Client) -> None:
+    """Two submissions racing with one captcha both pass the check; the script lets one consume it,
+    the other gets the reader's captcha error (422), never a second comment."""
+    captcha_id = await new_captcha(client)
+    first, second = await asyncio.gather(
+        client.post("/v1/comments", json=comment(captcha_id)),
+        client.post("/v1/comments", json=comment(captcha_id, content="Một nội dung khác hẳn ở đây.")),
+    )
+    assert sorted([first.status, second.status]) == [202, 422]
+    assert await comment_count(client) == 1
+
+
+async def test_repeat_marker_is_written_with_the_comment(client: Client, redis: Redis) -> None:
+    """The repeat marker is part of the submission script (it used to be a SET after the enqueue whose
+    failure answered 500 for a stored comment): after a 202 it names the comment."""
+    resp = await client.post("/v1/comments", json=comment(await new_captcha(client)))
+    cid = (await resp.json())["id"]
+    [marker] = [k async for k in redis.scan_iter("*:repeat:*")]
+    assert await redis.get(marker) == cid and 0 < await redis.ttl(marker)
 
 
 # --------------------------------------------------------------------------- browsers without JavaScript

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.text import normalise
+from service.text import MAX_MARKS, normalise, phone_e164, reveal
 
 
 def test_line_break_tags_keep_words_apart() -> None:
@@ -29,3 +29,29 @@ def test_plain_text_untouched() -> None:
     got = normalise("  Giá xăng\n\n\n\ntăng  quá  ", multiline=True)
     assert got.text == "Giá xăng\n\ntăng quá"
     assert not got.had_markup and not got.had_invisible
+
+
+def test_vietnamese_keeps_its_marks() -> None:
+    """Decomposed Vietnamese (two marks on a vowel) is composed, kept and not flagged."""
+    got = normalise("Nguye\u0302\u0303n Thi\u0323 Ho\u0300a")
+    assert got.text == "Nguyễn Thị Hòa" and not got.had_invisible
+
+
+def test_long_runs_of_combining_marks_are_cut_and_flagged() -> None:
+    """ "Zalgo" text: each run is cut to MAX_MARKS marks and counts as hidden text."""
+    got = normalise("a" + "\u0301\u0302\u0303" * 20 + "b")
+    assert got.had_invisible
+    assert len(got.text) == 2 + MAX_MARKS
+
+
+def test_reveal_spells_out_what_a_page_must_not_render() -> None:
+    """reveal() escapes markup and writes bidi, NUL, tag and zero-width characters as [U+XXXX]."""
+    shown = reveal('<img src=x onerror="a()">\u202e\x00\U000e0041\u200b&\n\tok')
+    assert shown == "&lt;img src=x onerror=&quot;a()&quot;&gt;[U+202E][U+0000][U+E0041][U+200B]&amp;\n\tok"
+    assert reveal("Nguyễn Văn An") == "Nguyễn Văn An"
+
+
+def test_phone_numbers_as_e164() -> None:
+    """The one normalisation submissions and phone bans share."""
+    assert phone_e164("0911 222 333", "VN") == phone_e164("+84 911 222 333", "VN") == "+84911222333"
+    assert phone_e164("\x00", "VN") is None and phone_e164("12", "VN") is None

@@ -51,7 +51,7 @@ SAMPLES = [
         "suspect",
         "Xem thêm tại trang của tôi",
         "Bài viết hay. Mọi người xem thêm bí quyết làm giàu tại trang cá nhân của tôi nhé.",
-        [{"code": "words", "vi": "từ ngữ: làm giàu", "en": "words: làm giàu", "terms": ["lam giau"]}],
+        [{"code": "words", "vi": "từ ngữ: làm giàu", "en": "words: làm giàu", "terms": ["làm giàu"]}],
     ),
     (
         0.12,
@@ -155,7 +155,7 @@ async def test_one_moderator_works_the_queue_with_the_keyboard(env: Env) -> None
     first = card(page, ids[0])
     marks = await first.locator("mark").all_text_contents()
     assert "Vay tiền" in marks and "khuyến mãi" in marks and "0912 345 678" in marks
-    # A term without diacritics still finds its accented words.
+    # Terms are the comment's own words: found with their diacritics, whatever the case.
     assert await card(page, ids[1]).locator(".c-content mark").all_text_contents() == ["làm giàu"]
     assert await first.locator(".bar").get_attribute("aria-valuenow") == "97"
     await expect(page.get_by_test_id("stat-waiting")).to_have_text("6", timeout=WAIT)
@@ -217,7 +217,8 @@ async def test_one_moderator_works_the_queue_with_the_keyboard(env: Env) -> None
             "advertising",
         )
     await expect(page.get_by_test_id("toast")).to_contain_text("Đã xử lý 2 bình luận", timeout=WAIT)
-    await expect(page.get_by_test_id("stat-decided")).to_have_text("5", timeout=WAIT)
+    # abusive, spam and the two advertising: the undone approval is not a decision any more.
+    await expect(page.get_by_test_id("stat-decided")).to_have_text("4", timeout=WAIT)
 
     # ? shows the shortcuts.
     await page.keyboard.press("?")
@@ -252,6 +253,26 @@ async def test_one_moderator_works_the_queue_with_the_keyboard(env: Env) -> None
         async with http.get(env.url("/v1/stats")) as resp:
             assert resp.status == 401
     assert env.csp_errors == []
+
+
+async def test_highlights_are_whole_words_with_their_diacritics(env: Env) -> None:
+    """A term marks whole words only, in any case, and only with its own diacritics: "chí" is not
+    inside "CHÍNH CHỦ", nor is it "chi" or "chỉ"; a term without diacritics is another word."""
+    await env.moderator("lan")
+    terms = ["chí", "bán nhà", "chinh chu"]
+    reasons = [{"code": "words", "vi": "từ ngữ", "en": "words", "terms": terms}]
+    content = "CHÍNH CHỦ bán nhà, chi phí thấp, chỉ cần gọi. Có ý CHÍ thì BÁN NHÀ được."
+    cid = await env.enqueue(0.9, "spam", "Nhà chính chủ", content, reasons)
+    page = await env.new_page()
+    await log_in(env, page, "lan")
+    marks = card(page, cid).locator(".c-content mark")
+    await expect(marks).to_have_count(3, timeout=WAIT)
+    assert await marks.all_text_contents() == ["bán nhà", "CHÍ", "BÁN NHÀ"]
+    assert await card(page, cid).locator(".c-title mark").count() == 0
+    detail = await page.context.new_page()
+    await detail.goto(env.url(f"/moderate/comments/{cid}"))
+    await expect(detail.locator(".detail mark")).to_have_count(3)
+    assert await detail.locator(".detail mark").all_text_contents() == ["bán nhà", "CHÍ", "BÁN NHÀ"]
 
 
 async def test_two_moderators_never_share_claims_and_see_live_changes(env: Env) -> None:

@@ -191,6 +191,65 @@ async def test_logout_needs_csrf_and_ends_the_session(make_client: MakeClient, r
     assert "Đăng nhập" in await (await client.get("/moderate")).text()
 
 
+async def test_logout_without_a_session_sends_no_cookie_deletion(make_client: MakeClient, redis: Redis) -> None:
+    """A cross-site form post to /moderate/logout arrives without the SameSite=Strict cookie: it
+    changes nothing and deletes no cookie (issue 20, finding 10: the deletion was still sent)."""
+    client = await make_client(**FAST)
+    await _moderator(redis)
+    await _login(client)
+    value = client.session.cookie_jar.filter_cookies(client.make_url("/"))["duyet_session"].value
+    client.session.cookie_jar.clear()
+    forged = await client.post(
+        "/moderate/logout", data={"csrf_token": "x"}, headers={"Origin": "https://evil.example"}, allow_redirects=False
+    )
+    assert forged.status == 303
+    assert "duyet_session" not in forged.headers.get("Set-Cookie", "")
+    assert len([k async for k in redis.scan_iter(match="duyet:session:*")]) == 1
+    still = await client.get("/v1/stats", cookies={"duyet_session": value})
+    assert still.status == 200
+
+
+async def test_logout_ends_the_session_for_the_old_cookie_too(make_client: MakeClient, redis: Redis) -> None:
+    """After a log-out, a copy of the old cookie logs nobody in (the server-side session is gone)."""
+    client = await make_client(**FAST)
+    await _moderator(redis)
+    await _login(client)
+    value = client.session.cookie_jar.filter_cookies(client.make_url("/"))["duyet_session"].value
+    csrf = await _page_csrf(client)
+    resp = await client.post("/moderate/logout", data={"csrf_token": csrf}, allow_redirects=False)
+    assert resp.status == 303 and "duyet_session=" in resp.headers["Set-Cookie"]
+    client.session.cookie_jar.clear()
+    assert (await client.get("/v1/stats", cookies={"duyet_session": value})).status == 401
+
+
+def _from(address: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address}
+
+
+async def test_one_address_cannot_lock_every_moderator_out(make_client: MakeClient, redis: Redis) -> None:
+    """Bad token log-ins are counted per address: one address at its limit does not stop a
+    moderator elsewhere (issue 20, finding 11: all token log-ins shared one bucket)."""
+    client = await make_client(login_limit=3, trusted_proxies="127.0.0.1", **FAST)
+    token = await _moderator(redis)
+    for _ in range(3):
+        assert (await _login(client, name="", secret="dyt_wrong", **_from("198.51.100.1"))).status == 401
+    assert (await _login(client, name="", secret="dyt_wrong", **_from("198.51.100.1"))).status == 429
+    ok = await _login(client, name="", secret=token, **_from("203.0.113.5"))
+    assert ok.status == 303
+
+
+async def test_wrong_passwords_for_a_name_do_not_block_its_token(make_client: MakeClient, redis: Redis) -> None:
+    """Password guesses for "lan" are counted per name (from any address), yet lan's token still
+    logs in (issue 20, finding 11: ten wrong passwords locked the name out of its token too)."""
+    client = await make_client(login_limit=3, trusted_proxies="127.0.0.1", **FAST)
+    token = await _moderator(redis)
+    for i in range(3):
+        assert (await _login(client, secret="sai-mat-khau", **_from(f"198.51.100.{i + 1}"))).status == 401
+    assert (await _login(client, secret=PASSWORD, **_from("198.51.100.9"))).status == 429
+    ok = await _login(client, name="lan", secret=token, **_from("203.0.113.5"))
+    assert ok.status == 303
+
+
 async def test_session_key_holds_no_cookie_value_and_expires(make_client: MakeClient, redis: Redis) -> None:
     """The store keeps the sha256 of the cookie value, with the idle TTL set."""
     client = await make_client(session_seconds=600, **FAST)

@@ -175,10 +175,29 @@ def test_invisible_and_control_characters_removed() -> None:
 
 
 def test_raw_snapshot_is_what_was_typed() -> None:
-    """The raw snapshot keeps the submitted text (not the captcha), for retraining."""
+    """The raw snapshot keeps the submitted text as typed (not the captcha), for retraining and the
+    record; it is shown to moderators through `presentation.moderator_comment` (tests/test_presentation.py)."""
     valid = validate_submission(form(name=" An\u200b ", website=""), RULES, "vi")
     assert valid.raw["name"] == " An\u200b "
     assert "captcha_answer" not in valid.raw
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    ["\U000e0063\U000e0061\U000e0073", "\ufff9x\ufffa\ufffb", "\U000e0100" * 60, "\u0301" * 70],
+    ids=["tag-characters", "interlinear-annotation", "variation-selectors", "combining-marks"],
+)
+def test_hidden_text_is_removed_and_flagged_in_every_field(hidden: str) -> None:
+    """Tag characters, interlinear annotations, a flood of variation selectors or of combining
+    marks: removed (marks cut to a few per letter) and flagged, in name, title and content alike
+    (they used to pass unflagged)."""
+    for field in ("name", "title", "content"):
+        base = form()[field]
+        valid = validate_submission(form(**{field: base + hidden}), RULES, "vi")
+        stored = getattr(valid, field)
+        assert valid.had_invisible, field
+        assert len(stored) <= len(base) + 4, (field, len(stored))
+        assert not any(0xE0000 <= ord(ch) <= 0xE01EF or 0xFFF9 <= ord(ch) <= 0xFFFB for ch in stored)
 
 
 def test_rules_are_configurable_and_in_the_schema() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -198,3 +200,141 @@ async def test_the_form_works_without_javascript(server: TestServer, browser: Br
     await page.goto(str(server.make_url("/demo")))
     await expect(page.locator(".nojs li")).to_contain_text(COMMENT["Tiêu đề:"])
     await context.close()
+
+
+async def test_the_first_click_after_a_corrected_field_sends_the_comment(server: TestServer, browser: Browser) -> None:
+    """A field fixed after an error, then one click on the button: the comment goes. Leaving the field
+    (the click itself does) must not move the button from under the pointer, and once every field is
+    fine the red summary goes too."""
+    page = await browser.new_page(viewport={"width": 1200, "height": 900})
+    await page.goto(str(server.make_url("/demo")))
+    await expect(page.locator("duyet-comments img[part=captcha-image]")).to_have_attribute("src", CAPTCHA_SRC)
+    for label, value in COMMENT.items():
+        await field(page, label).fill(value)
+    await field(page, "Tiêu đề:").fill("Hợ")  # too short
+    await field(page, "Mã xác nhận:").fill(CODE)
+    button = page.get_by_role("button", name="Gửi bình luận")
+    await button.click()
+    await expect(page.locator("#e-title")).to_have_text("Tiêu đề phải có ít nhất 3 ký tự.")
+    summary = page.locator("duyet-comments [part=alert]")
+    await expect(summary).to_be_visible()
+    await expect(field(page, "Tiêu đề:")).to_be_focused()
+
+    await field(page, "Tiêu đề:").fill(COMMENT["Tiêu đề:"])
+    before = await button.bounding_box()
+    await field(page, "Tiêu đề:").evaluate("input => input.blur()")
+    await expect(page.locator("#e-title")).to_be_hidden()
+    await expect(field(page, "Tiêu đề:")).not_to_have_attribute("aria-invalid", "true")
+    await expect(summary).to_be_hidden()
+    assert await button.bounding_box() == before
+
+    # The same again, the way a reader does it: the press on the button is what leaves the field.
+    await field(page, "Tiêu đề:").fill("Hợ")
+    await button.click()
+    await expect(page.locator("#e-title")).to_be_visible()
+    await field(page, "Tiêu đề:").fill(COMMENT["Tiêu đề:"])
+    await button.click()  # once
+    status = page.locator("duyet-comments").get_by_role("status").filter(has_text="chờ kiểm duyệt")
+    await expect(status).to_have_text("Cảm ơn bạn! Bình luận đã được gửi và đang chờ kiểm duyệt.")
+
+
+async def test_without_javascript_an_error_keeps_what_the_reader_typed(
+    server: TestServer, browser: Browser, redis: Redis
+) -> None:
+    """JavaScript off: after a failed post the form comes back filled in, from a short-lived draft that
+    only an opaque id in the URL points at (no words, no phone in the URL), used once. The form shows the
+    widget's length hints, and the list shows times as the widget does, in Vietnam time."""
+    context = await browser.new_context(java_script_enabled=False)
+    page = await context.new_page()
+    await page.goto(str(server.make_url("/demo")))
+    form = page.locator(".nojs form")
+    for hint in ("2–80 ký tự", "3–150 ký tự", "5–5000 ký tự", "Không bắt buộc; không hiển thị công khai."):
+        await expect(form.get_by_text(hint, exact=True)).to_be_visible()
+    await expect(field(page, "Họ tên:")).to_have_accessible_description("2–80 ký tự")
+    for label, value in COMMENT.items():
+        await field(page, label).fill(value)
+    await field(page, "Mã xác nhận:").fill("WRONG")
+    await page.get_by_role("button", name="Gửi bình luận").click()
+    await expect(page.locator("#nojs-captcha_answer-error")).to_have_text("Mã xác nhận không đúng, vui lòng nhập lại.")
+    for label, value in COMMENT.items():
+        await expect(field(page, label)).to_have_value(value)
+    await expect(field(page, "Mã xác nhận:")).to_have_value("")  # a captcha is single use
+    url = page.url
+    draft = re.search(r"[?&]draft=([A-Za-z0-9_-]+)", url)
+    assert draft is not None, url
+    for value in COMMENT.values():
+        for piece in value.split():
+            assert piece.lower() not in url.lower()
+    assert "0912" not in url and "Tr%E1%BA%A7n" not in url
+    assert await redis.exists(Keys().form_draft(draft.group(1))) == 0  # taken by the page that showed it
+
+    # Used once: the same address again shows an empty form.
+    await page.goto(url.split("#")[0])  # a new load, not a jump to the anchor
+    await expect(field(page, "Họ tên:")).to_have_value("")
+
+    # The draft waits minutes, not longer, and holds only what the reader typed.
+    async with aiohttp.ClientSession() as http:
+        data = {
+            "article_id": "ha-noi/2019/07/hop-tac-ha-noi-hung-yen",
+            "name": "Lan",
+            "title": "Tiêu đề",
+            "content": "Nội dung đủ dài.",
+            "captcha_id": "x" * 20,
+            "captcha_answer": "WRONG",
+            "website": "",
+        }
+        headers = {"Accept": "text/html", "Referer": str(server.make_url("/demo"))}
+        async with http.post(
+            server.make_url("/v1/comments"), data=data, headers=headers, allow_redirects=False
+        ) as resp:
+            assert resp.status == 303, await resp.text()
+            location = resp.headers["Location"]
+    draft = re.search(r"[?&]draft=([A-Za-z0-9_-]+)", location)
+    assert draft is not None and "Lan" not in location, location
+    key = Keys().form_draft(draft.group(1))
+    assert 0 < await redis.ttl(key) <= 600
+    kept = await redis.get(key)
+    assert kept is not None and set(json.loads(kept)) == {"name", "title", "content"}
+
+    # Times as the widget shows them, in Vietnam time (UTC+7), not raw UTC ISO.
+    for label, value in COMMENT.items():
+        await field(page, label).fill(value)
+    await field(page, "Mã xác nhận:").fill(CODE)
+    await page.get_by_role("button", name="Gửi bình luận").click()
+    await expect(page.get_by_role("status")).to_contain_text("chờ kiểm duyệt")
+    assert len(await approve_all(server, redis)) == 1
+    await page.goto(str(server.make_url("/demo")))
+    stamp = page.locator(".nojs li time")
+    iso = await stamp.get_attribute("datetime")
+    assert iso is not None
+    vietnam = datetime.fromisoformat(iso.replace("Z", "+00:00")) + timedelta(hours=7)
+    await expect(stamp).to_have_text(vietnam.strftime("%H:%M %d/%m/%Y"))
+    await context.close()
+
+    # The widget shows the same time for the same comment.
+    page = await browser.new_page()
+    await page.goto(str(server.make_url("/demo")))
+    await expect(page.locator("duyet-comments li[part=comment] time")).to_have_text(vietnam.strftime("%H:%M %d/%m/%Y"))
+
+
+async def test_the_demo_issues_one_captcha_per_page_view(server: TestServer, browser: Browser) -> None:
+    """The widget shows the captcha the page came with (issued for its no-JS form), not a second one."""
+    page = await browser.new_page()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if r.method == "POST" and "/v1/captchas" in r.url else None)
+    await page.goto(str(server.make_url("/demo")))
+    given = await page.locator(".nojs input[name=captcha_id]").get_attribute("value")
+    image = page.locator("duyet-comments img[part=captcha-image]")
+    await expect(image).to_have_attribute("src", re.compile(rf"/v1/captchas/{given}/image$"))
+    assert await image.evaluate("img => img.decode().then(() => img.naturalWidth > 0)")
+    assert asked == []
+    # Shown at the size it is drawn (220x80 by default), not scaled down.
+    shown = "img => [img.naturalWidth, img.naturalHeight, img.clientWidth, img.clientHeight]"
+    assert await image.evaluate(shown) == [220, 80, 220, 80]
+    for label, value in COMMENT.items():
+        await field(page, label).fill(value)
+    await field(page, "Mã xác nhận:").fill(CODE)
+    await page.get_by_role("button", name="Gửi bình luận").click()
+    await expect(page.locator("duyet-comments").get_by_role("status").filter(has_text="chờ kiểm duyệt")).to_be_visible()
+    # A new captcha for the next comment: the one the page came with is used up.
+    await expect(image).not_to_have_attribute("src", re.compile(rf"/v1/captchas/{given}/image$"))

@@ -7,6 +7,10 @@ holds is in `seals`, the pre-rendered pool in `pool`, the render workers in `wor
   else renders one for the reader and stores it (HMAC of the answer and PNG) with the TTL.
 - Verification reads and deletes the key in one script, right answer or wrong: one attempt per
   captcha, so guessing costs a fresh captcha every time. Answers in Turnstile's siteverify terms.
+- A comment submission checks first (`check`: a wrong answer deletes the captcha, a right one
+  keeps it) and consumes it in the same script that stores the comment (service.review.intake),
+  so a store that refuses the write spends no captcha. A captcha lives in its seal's queue
+  partition (`partition`), where that script runs.
 - Audio is rendered on first request and cached in the captcha's hash, so it expires with it.
 """
 
@@ -54,6 +58,14 @@ class VerifyResult(StrEnum):
     TIMEOUT_OR_DUPLICATE = "timeout-or-duplicate"  # expired, already used, or replaced by a refresh
     BAD_REQUEST = "bad-request"  # malformed input (not strings, far too long)
     INTERNAL_ERROR = "internal-error"  # the store failed; the caller should answer 503
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A right answer, not yet consumed: what the submission script needs to consume it."""
+
+    key: str
+    digest: str
 
 
 class CaptchaSource(StrEnum):
@@ -124,17 +136,27 @@ class Captchas:
         return self._url(captcha_id, "audio")
 
     # --- issue ---
-    async def issue(self, client: str, article_id: str | None = None, replaces: str | None = None) -> Issued:
-        """A new captcha (bound to `article_id` if given); `replaces` is voided. Rate limited per client."""
+    async def count_issue(self, client: str) -> None:
+        """Count one captcha request of `client` (RateLimited beyond the limit): before its body is read."""
+        s = self._settings
+        await ratelimit.hit(
+            self._redis, self._scripts, self._keys, "captcha", client, s.captcha_issue_limit, s.captcha_issue_window
+        )
+
+    async def issue(
+        self, client: str, article_id: str | None = None, replaces: str | None = None, *, counted: bool = False
+    ) -> Issued:
+        """A new captcha bound to `article_id` (or to "no article": it then verifies only where no
+        article applies); `replaces` is voided when `client` is the one it was issued to. Rate
+        limited per client (`counted`: count_issue already counted this request)."""
         s = self._settings
         if article_id is not None and not is_article_id(article_id):
             raise BadRequest("article_id is not a valid article id", code="invalid_article_id")
         replaced = self._sealer.parse(replaces) if replaces is not None else None
         if replaces is not None and replaced is None:
             raise BadRequest("replaces is not a captcha id", code="invalid_captcha_id")
-        await ratelimit.hit(
-            self._redis, self._scripts, self._keys, "captcha", client, s.captcha_issue_limit, s.captcha_issue_window
-        )
+        if not counted:
+            await self.count_issue(client)
         if replaces is not None:
             await ratelimit.hit(
                 self._redis,
@@ -151,10 +173,14 @@ class Captchas:
             seal, png, source = self._sealer.seal(code), await self._renderer.image(code), CaptchaSource.RENDER
             digest = self._sealer.digest(seal, code)
             await self._scripts.captcha_store(self._redis, self._keys.captcha(seal), digest, png, s.captcha_ttl)
-        if replaced is not None:
+        holder = ratelimit.subject_of(client)  # an IPv6 reader keeps its captchas across its /64
+        if replaced is not None and hmac.compare_digest(replaced.holder, self._sealer.holder(holder)):
+            # Only the client it was issued to may void it: knowing an id (from an image URL in a
+            # log, say) is not holding it. Anyone else's refresh leaves it to expire on its own.
             await self._redis.unlink(self._key(replaced))
         self._metrics.captchas_issued.labels(source.value).inc()
-        return Issued(self._sealer.issue(seal, article_id, source is CaptchaSource.POOL), s.captcha_ttl)
+        pooled = source is CaptchaSource.POOL
+        return Issued(self._sealer.issue(seal, article_id, pooled, client=holder), s.captcha_ttl)
 
     # --- the pre-rendered pool ---
     async def pool_size(self) -> int:
@@ -215,6 +241,61 @@ class Captchas:
         result = await self._verify(captcha_id, answer, article_id)
         self._metrics.captchas_verified.labels(result.value).inc()
         return result
+
+    def partition(self, captcha_id: str) -> int:
+        """The queue partition a submission with this captcha is written to (its captcha's own)."""
+        ticket = self._sealer.parse(captcha_id)
+        return self._keys.partition_of(ticket.seal if ticket is not None else captcha_id)
+
+    async def check(
+        self, captcha_id: str | None, answer: str | None, article_id: str | None
+    ) -> tuple[VerifyResult, Checked | None]:
+        """Check an answer once without consuming a right one (the caller's write script does).
+
+        A wrong answer deletes the captcha (one guess each, as `verify`); the store failing is
+        INTERNAL_ERROR, and then nothing was deleted."""
+        result, checked = await self._check(captcha_id, answer, article_id)
+        if result != VerifyResult.OK:
+            self._metrics.captchas_verified.labels(result.value).inc()
+        return result, checked
+
+    def consumed(self) -> None:
+        """Count a captcha the submission script consumed (a right answer, verified)."""
+        self._metrics.captchas_verified.labels(VerifyResult.OK.value).inc()
+
+    async def _check(
+        self, captcha_id: str | None, answer: str | None, article_id: str | None
+    ) -> tuple[VerifyResult, Checked | None]:
+        for value in (captcha_id, answer, article_id):
+            if value is not None and not isinstance(value, str):
+                return VerifyResult.BAD_REQUEST, None
+        if not captcha_id or not answer or not answer.strip():
+            return VerifyResult.MISSING_INPUT_RESPONSE, None
+        if len(answer) > MAX_ANSWER:
+            return VerifyResult.BAD_REQUEST, None
+        ticket = self._sealer.parse(captcha_id)
+        if ticket is None:
+            return VerifyResult.INVALID_INPUT_RESPONSE, None
+        key = self._key(ticket)
+        # Another article's captcha can never be right: an empty digest spends it like a wrong answer.
+        digest = self._sealer.digest(ticket.seal, answer) if self._bound_to(ticket, article_id) else ""
+        try:
+            if ticket.expired(self._settings.captcha_ttl):
+                await self._redis.unlink(key)
+                return VerifyResult.TIMEOUT_OR_DUPLICATE, None
+            found = await self._scripts.captcha_check(self._redis, key, digest)
+        except RedisError as exc:
+            log.warning("captcha check failed: store error %s", type(exc).__name__)
+            return VerifyResult.INTERNAL_ERROR, None
+        if found == 0:
+            return VerifyResult.TIMEOUT_OR_DUPLICATE, None
+        if found < 0:
+            return VerifyResult.INVALID_INPUT_RESPONSE, None
+        return VerifyResult.OK, Checked(key, digest)
+
+    def _bound_to(self, ticket: Ticket, article_id: str | None) -> bool:
+        """Whether the captcha may be used for `article_id` (the same rule as `_verify`'s)."""
+        return ticket.bind == UNBOUND or hmac.compare_digest(ticket.bind, self._sealer.bind(article_id))
 
     async def _verify(self, captcha_id: str | None, answer: str | None, article_id: str | None) -> VerifyResult:
         # The comment endpoint may hand over whatever a JSON body held: check types before content.

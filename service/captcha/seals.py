@@ -4,9 +4,10 @@ A captcha id is `<seal>.<ticket>`. The seal holds its own code: base64url(nonce 
 PRF(nonce) | tag); Redis holds only an HMAC of the answer (keyed by the server secret) plus the
 rendered PNG, under the seal's key with the TTL. The code itself is never stored, yet the audio
 can still be rendered on demand from the id. The ticket, base64url(issued at ms | pooled or not |
-article binding | tag), says when the captcha was issued, where it is stored and for which
-article, signed: expiry and the article are checked from it, so issuing a pooled captcha writes
-nothing on the request path. A forged or altered id fails a tag and never reaches Redis.
+article binding | holder | tag), says when the captcha was issued, where it is stored, for which
+article (or for "no article") and to which client (a keyed hash), signed: expiry, the article
+and the holder are checked from it, so issuing a pooled captcha writes nothing on the request
+path. A forged or altered id fails a tag and never reaches Redis.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ MAX_CODE = 16  # the longest test code settings allow
 MAX_SEAL_CHARS = 4 * (NONCE_BYTES + MAX_CODE + TAG_BYTES) // 3 + 4
 BIND_BYTES = 8
 TICKET_TAG_BYTES = 8
-TICKET_BYTES = 7 + BIND_BYTES + TICKET_TAG_BYTES  # issued at (ms, 48 bits) | pooled | article | tag
-UNBOUND = bytes(BIND_BYTES)
+# issued at (ms, 48 bits) | pooled | article | holder | tag
+TICKET_BYTES = 7 + 2 * BIND_BYTES + TICKET_TAG_BYTES
+OLD_TICKET_BYTES = TICKET_BYTES - BIND_BYTES  # tickets issued before the holder was recorded
+UNBOUND = bytes(BIND_BYTES)  # what tickets issued before "no article" was a binding of its own hold
 MAX_ID_CHARS = MAX_SEAL_CHARS + 1 + 4 * TICKET_BYTES // 3 + 4
 CLOCK_SKEW_MS = 30_000  # a ticket from a replica whose clock runs ahead is not "expired"
 
@@ -58,6 +61,7 @@ class Ticket:
     issued_ms: int
     pooled: bool
     bind: bytes
+    holder: bytes = UNBOUND  # keyed hash of the client it was issued to (UNBOUND: not recorded)
 
     def expired(self, ttl_s: int, now_ms: int | None = None) -> bool:
         now = int(time.time() * 1000) if now_ms is None else now_ms
@@ -107,14 +111,25 @@ class Sealer:
             return None
 
     def bind(self, article_id: str | None) -> bytes:
-        if not article_id:
-            return UNBOUND
-        return hmac.digest(self._ticket_key, b"article:" + article_id.encode(), "sha256")[:BIND_BYTES]
+        """The ticket's article binding. A captcha issued without an article is bound to "no
+        article" (a value of its own), so it verifies only where no article applies, never for
+        whichever article it is first sent with."""
+        subject = b"article:" + article_id.encode() if article_id else b"no article"
+        return hmac.digest(self._ticket_key, subject, "sha256")[:BIND_BYTES]
 
-    def issue(self, seal: str, article_id: str | None, pooled: bool, now_ms: int | None = None) -> str:
-        """The id a reader gets: the seal and a signed ticket (issue time, where it is stored, article)."""
+    def holder(self, client: str) -> bytes:
+        """Who a captcha was issued to (a keyed hash: the id reveals no address), so that only the
+        same client can void it with `replaces`."""
+        return hmac.digest(self._ticket_key, b"holder:" + client.encode(), "sha256")[:BIND_BYTES]
+
+    def issue(
+        self, seal: str, article_id: str | None, pooled: bool, now_ms: int | None = None, client: str | None = None
+    ) -> str:
+        """The id a reader gets: the seal and a signed ticket (issue time, where it is stored,
+        article, holder)."""
         issued = (int(time.time() * 1000) if now_ms is None else now_ms).to_bytes(6, "big")
-        body = issued + (b"\x01" if pooled else b"\x00") + self.bind(article_id)
+        held = self.holder(client) if client is not None else UNBOUND
+        body = issued + (b"\x01" if pooled else b"\x00") + self.bind(article_id) + held
         tag = hmac.digest(self._ticket_key, seal.encode() + b"." + body, "sha256")[:TICKET_TAG_BYTES]
         return seal + "." + base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode()
 
@@ -123,7 +138,7 @@ class Sealer:
         if not (0 < len(captcha_id) <= MAX_ID_CHARS) or not captcha_id.isascii():
             return None
         seal, dot, ticket = captcha_id.partition(".")
-        if not dot or len(ticket) != -(-4 * TICKET_BYTES // 3):
+        if not dot or len(ticket) not in (-(-4 * TICKET_BYTES // 3), -(-4 * OLD_TICKET_BYTES // 3)):
             return None
         try:
             blob = base64.urlsafe_b64decode(ticket + "=" * (-len(ticket) % 4))
@@ -131,12 +146,13 @@ class Sealer:
             return None
         body, tag = blob[:-TICKET_TAG_BYTES], blob[-TICKET_TAG_BYTES:]
         expected = hmac.digest(self._ticket_key, seal.encode() + b"." + body, "sha256")[:TICKET_TAG_BYTES]
-        if len(blob) != TICKET_BYTES or not hmac.compare_digest(tag, expected):
+        if len(blob) not in (TICKET_BYTES, OLD_TICKET_BYTES) or not hmac.compare_digest(tag, expected):
             return None
         code = self.open(seal)
         if code is None:
             return None
-        return Ticket(seal, code, int.from_bytes(body[:6], "big"), body[6] == 1, body[7:])
+        bind, held = body[7 : 7 + BIND_BYTES], body[7 + BIND_BYTES :] or UNBOUND
+        return Ticket(seal, code, int.from_bytes(body[:6], "big"), body[6] == 1, bind, held)
 
     def digest(self, captcha_id: str, answer: str) -> str:
         """The stored form of an answer: bound to the id, so no table of digests carries over."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from service.captcha import render as captcha_render
 from service.metrics import Metrics
 from service.settings import Settings
+from service.tasks import WorkerPool
 
 RENDER_BATCH = 4  # at most this many readers' images per task, so none waits long behind others
 SHUTDOWN_TIMEOUT = 10.0  # seconds to wait for the render workers at shutdown
@@ -28,9 +28,9 @@ def render_workers(settings: Settings) -> int:
 
 def start_workers(settings: Settings, workers: int, idle: bool) -> tuple[ProcessPoolExecutor, list[Any]]:
     # forkserver: workers never inherit the event loop, sockets or threads of this process.
-    executor = ProcessPoolExecutor(
+    executor = WorkerPool(
         workers,
-        mp_context=multiprocessing.get_context("forkserver"),
+        "forkserver",
         initializer=captcha_render.warm,
         initargs=(settings.captcha_width, settings.captcha_height, idle),
     )

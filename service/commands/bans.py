@@ -53,7 +53,7 @@ def cmd_bans(args: argparse.Namespace) -> int:
                     redis,
                     keys,
                     kind,
-                    resolve_value(kind, args.value, settings.secret_bytes),
+                    resolve_value(kind, args.value, settings.secret_bytes, settings.phone_region),
                     args.ttl,
                     "cli",
                     args.reason,
@@ -65,7 +65,9 @@ def cmd_bans(args: argparse.Namespace) -> int:
                     print(f"{ban.kind.value}\t{ban.value}\t{left} s left\t{ban.by}\t{ban.reason}")
             elif args.action == "remove":
                 kind = BanKind(args.kind)
-                await remove(redis, keys, kind, resolve_value(kind, args.value, settings.secret_bytes))
+                await remove(
+                    redis, keys, kind, resolve_value(kind, args.value, settings.secret_bytes, settings.phone_region)
+                )
                 print("ban lifted")
         except errors.DuyetError as exc:
             print(f"duyet: {exc.message}")

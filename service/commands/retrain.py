@@ -25,11 +25,18 @@ def add_retrain_parser(sub: Any) -> None:
     p.add_argument("--seed", type=Path, default=DEFAULT_CORPUS, help="seed corpus JSONL")
     p.add_argument("--no-seed", action="store_true", help="train on the labels only")
     p.add_argument("--report", type=Path, default=None, help="report path (default: <data_dir>/reports/...)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stages and a progress bar on stderr (default: when stderr is a terminal)",
+    )
     p.set_defaults(func=cmd_retrain)
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     import getpass
+    import sys
 
     from service.commands.common import run_with_redis, settings_from_args
 
@@ -49,14 +56,27 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                 force=args.force,
                 by=f"cli:{getpass.getuser()}",
                 report=report,
+                progress=sys.stderr.isatty() if args.progress is None else args.progress,
             )
         except ValueError as exc:
             print(f"duyet retrain: {exc}")
             return 1
         c = out.challenge
         print(f"challenger {c.card['version']} vs current {c.current_version or '(none)'}; data {c.counts}")
+        print(f"  judged on {c.card['retraining']['n_real_holdout']} real held-out decisions")
         for reason in c.gate.reasons:
             print(f"  {reason}")
+        t = c.card["retraining"]["thresholds"]
+        print(
+            f"  thresholds {t['values']} from {t['source']}"
+            + (f" (spam {t['spam_interval']})" if "spam_interval" in t else "")
+        )
+        for name, m in (("current", c.current), ("challenger", c.challenger)):
+            if m and m.get("n"):
+                print(
+                    f"  {name}: ROC-AUC {m['roc_auc']:.4f}, precision in the top 10% {m['precision_top10']:.4f}, "
+                    f"macro-F1 {m['macro_f1']:.4f} on real decisions"
+                )
         if out.dry_run:
             print("dry run: nothing registered or promoted")
         elif out.promoted:

@@ -3,8 +3,19 @@
     validate + normalise (every broken field at once; the captcha is kept)
     -> idempotent replay? (same key, same body: the same answer, nothing written)
     -> bans, rate limits (per client, per article)
-    -> captcha (single use: only now, once the fields are right)
-    -> signals (honeypot, time to submit, repeat) -> spam score -> store + enqueue (one Lua script)
+    -> captcha checked (a wrong answer spends it; a right one is kept for the write)
+    -> signals (honeypot, time to submit, repeat) -> spam score
+    -> one Lua script (service.review.intake.enqueue): consume the captcha, store, enqueue, audit,
+       idempotency record, repeat marker, queue event. All or nothing: a store that refuses it
+       (full, hung, gone: 503) wrote nothing and spent no captcha.
+
+Idempotent: the comment id is chosen before the script; a re-run with the same id, or the same
+Idempotency-Key, answers the first outcome (202, the same id). So when the store's answer is lost
+after the script was sent (a timeout while it hung, a connection reset), the script is run again
+with the same id until its outcome is known (`OUTCOME_WAIT_S`): a comment stored while the reader
+was told 503 is what a hung store used to cause. The client itself never retries a command.
+The partition is the captcha's (service.store.keys), so a retry with the same body finds its
+Idempotency-Key there.
 
 Nothing is stored unscored: with the model not loaded the answer is 503 (before the captcha is
 spent), because pre-moderation orders the queue by the score and a made-up score would mislead moderators.
@@ -14,6 +25,7 @@ HTTP lives in `service.http.views.comments`; this module raises domain errors on
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -22,12 +34,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service import errors
-from service.captcha.captchas import VerifyResult
+from service.captcha.captchas import Checked, VerifyResult
 from service.comments import messages
 from service.comments.validation import Code, Rules, ValidSubmission, validate_submission
 from service.metrics import Metrics
@@ -40,6 +54,10 @@ from service.store import ratelimit
 from service.store.keys import Keys
 from service.store.scripts import Scripts
 
+# How long a submission keeps re-running its write when the store's answer was lost (hung or
+# restarting store), before answering 503: past a store's restart (service.store.embedded).
+OUTCOME_WAIT_S = 8.0
+_OUTCOME_RETRY_S = 0.1
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 USER_AGENT_MAX = 512
 # A form token from the future by more than this is forged (or the clocks are far apart).
@@ -49,7 +67,11 @@ _CLOCK_SKEW_MS = 5000
 class CaptchaVerifier(Protocol):
     """What `app[appkeys.CAPTCHAS]` offers (service.captcha.captchas)."""
 
-    async def verify(self, captcha_id: str, answer: str, article_id: str) -> VerifyResult: ...
+    def partition(self, captcha_id: str) -> int: ...
+
+    async def check(self, captcha_id: str, answer: str, article_id: str) -> tuple[VerifyResult, Checked | None]: ...
+
+    def consumed(self) -> None: ...
 
 
 # Captcha outcomes the reader can fix, as field errors on `captcha_answer`.
@@ -142,9 +164,8 @@ def _repeat_digest(secret: bytes, client: str, content: str) -> str:
     return hmac.new(secret, f"repeat\n{client}\n{content.casefold()}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-async def _replay(deps: Deps, key: str, valid: ValidSubmission, lang: str) -> str | None:
+async def _replay(deps: Deps, partition: int, key: str, valid: ValidSubmission, lang: str) -> str | None:
     """The id answered before for this Idempotency-Key, if any; a different body is refused."""
-    partition = deps.keys.partition_of(key)
     found = await deps.redis.get(deps.keys.idempotency(partition, key))
     if not found:
         return None
@@ -193,10 +214,14 @@ async def _rate_limits(deps: Deps, valid: ValidSubmission, origin: Origin) -> No
         raise limited from None
 
 
-async def _verify_captcha(deps: Deps, valid: ValidSubmission, lang: str) -> None:
-    result = await deps.captchas.verify(valid.captcha_id, valid.captcha_answer, valid.article_id)
-    if result == VerifyResult.OK:
-        return
+async def _check_captcha(deps: Deps, valid: ValidSubmission, lang: str) -> Checked:
+    result, checked = await deps.captchas.check(valid.captcha_id, valid.captcha_answer, valid.article_id)
+    if result == VerifyResult.OK and checked is not None:
+        return checked
+    _captcha_failed(deps, result, lang)
+
+
+def _captcha_failed(deps: Deps, result: VerifyResult, lang: str) -> NoReturn:
     deps.metrics.submissions.labels("captcha_failed").inc()
     if result == VerifyResult.INTERNAL_ERROR:
         raise errors.Unavailable(messages.message("captcha_unavailable", lang), code="captcha_unavailable")
@@ -206,6 +231,19 @@ async def _verify_captcha(deps: Deps, valid: ValidSubmission, lang: str) -> None
     )
 
 
+async def _repeat_of(deps: Deps, digest: str) -> str | None:
+    """The first comment of this (client, text) pair, if any: every partition's marker is read, as an
+    earlier copy went to its own captcha's partition (one pipeline; one GET with one partition)."""
+    if deps.keys.partitions == 1:
+        found = await deps.redis.get(deps.keys.repeat(0, digest))
+        return str(found) if found else None
+    async with deps.redis.pipeline(transaction=False) as pipe:
+        for p in range(deps.keys.partitions):
+            pipe.get(deps.keys.repeat(p, digest))
+        markers = await pipe.execute()
+    return next((str(m) for m in markers if m), None)
+
+
 async def _check_bans(deps: Deps, valid: ValidSubmission, origin: Origin) -> None:
     try:
         await bans.check(deps.redis, deps.keys, deps.settings.secret_bytes, origin.client, valid.phone)
@@ -213,6 +251,38 @@ async def _check_bans(deps: Deps, valid: ValidSubmission, origin: Origin) -> Non
         deps.metrics.submissions.labels("banned").inc()
         # As generic as bans.Banned, in the reader's language.
         raise errors.Forbidden(messages.message("forbidden", origin.lang), code="forbidden") from None
+
+
+def _never_sent(exc: RedisConnectionError | RedisTimeoutError) -> bool:
+    """True when the command cannot have reached the store (no connection, or writing it failed):
+    nothing ran. Otherwise (a timeout or reset while waiting for the answer) it may have run."""
+    text = str(exc)
+    return "connecting" in text or ("writing to socket" in text and not text.startswith("Timeout"))
+
+
+async def _write(
+    deps: Deps, comment: intake.NewComment, origin: Origin, submission: intake.WithSubmission
+) -> tuple[str, bool]:
+    """The submission's one script, run again with the same id while its outcome is unknown."""
+    deadline = time.monotonic() + OUTCOME_WAIT_S
+    maybe_ran = False
+    while True:
+        try:
+            return await intake.enqueue(
+                deps.redis,
+                deps.keys,
+                deps.scripts,
+                comment,
+                idempotency_key=origin.idempotency_key,
+                idempotency_ttl_s=deps.settings.idempotency_ttl,
+                aging_s=deps.settings.queue_aging_seconds,
+                submission=submission,
+            )
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            maybe_ran = maybe_ran or not _never_sent(exc)
+            if not maybe_ran or time.monotonic() >= deadline:
+                raise  # 503: nothing written, or (past the deadline) the reader may retry with the same key
+            await asyncio.sleep(_OUTCOME_RETRY_S)
 
 
 # --------------------------------------------------------------------------- the use case
@@ -225,8 +295,9 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
     except errors.ValidationFailed:
         deps.metrics.submissions.labels("invalid").inc()
         raise
+    partition = deps.captchas.partition(valid.captcha_id)
     if origin.idempotency_key is not None:
-        replayed = await _replay(deps, origin.idempotency_key, valid, lang)
+        replayed = await _replay(deps, partition, origin.idempotency_key, valid, lang)
         if replayed is not None:
             deps.metrics.submissions.labels("replayed").inc()
             return Accepted(replayed, created=False)
@@ -238,12 +309,12 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
         raise
     if not deps.scorer.ready:  # refuse before the captcha is spent
         raise errors.Unavailable(messages.message("model_not_ready", lang), retry_after=5, code="model_not_ready")
-    await _verify_captcha(deps, valid, lang)
+    checked = await _check_captcha(deps, valid, lang)
 
     now_ms = int(time.time() * 1000)
     token_state, seconds = read_form_token(valid.form_token, s.secret_bytes, s.form_token_max_age, now_ms)
-    repeat_key = deps.keys.repeat(_repeat_digest(s.secret_bytes, origin.client, valid.content))
-    repeat_of = await deps.redis.get(repeat_key)
+    digest = _repeat_digest(s.secret_bytes, origin.client, valid.content)
+    repeat_of = await _repeat_of(deps, digest)
     try:
         score = await deps.scorer.score(
             SpamInput(
@@ -268,7 +339,7 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
         "repeat_of": repeat_of,
     }
     comment = intake.NewComment(
-        id=new_comment_id(),
+        id=new_comment_id(deps.keys, partition, now_ms),
         article_id=valid.article_id,
         name=valid.name,
         phone=valid.phone,
@@ -285,18 +356,20 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
         signals=signals,
         lang=lang,
     )
-    cid, created = await intake.enqueue(
-        deps.redis,
-        deps.keys,
-        deps.scripts,
-        comment,
-        idempotency_key=origin.idempotency_key,
-        idempotency_ttl_s=s.idempotency_ttl,
-        aging_s=s.queue_aging_seconds,
+    with_submission = intake.WithSubmission(
+        captcha_key=checked.key,
+        captcha_digest=checked.digest,
+        repeat_key=deps.keys.repeat(partition, digest),
+        repeat_ttl_s=s.repeat_window,
     )
+    try:
+        cid, created = await _write(deps, comment, origin, with_submission)
+    except intake.CaptchaGone:  # a concurrent submission with the same captcha won
+        _captcha_failed(deps, VerifyResult.TIMEOUT_OR_DUPLICATE, lang)
+    except intake.CaptchaWrong:
+        _captcha_failed(deps, VerifyResult.INVALID_INPUT_RESPONSE, lang)
     if created:
-        # After the store: a failed store leaves no false "repeat" behind. NX keeps the first id.
-        await deps.redis.set(repeat_key, cid, ex=s.repeat_window, nx=True)
+        deps.captchas.consumed()
         deps.metrics.submissions.labels("accepted").inc()
         deps.metrics.spam_scores.observe(score.probability)
     else:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
-import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
@@ -27,7 +26,7 @@ from service import errors
 from service.articles import ARTICLE_ID_MAX, ARTICLE_ID_PATTERN
 from service.comments import messages
 from service.settings import Settings
-from service.text import normalise
+from service.text import normalise, phone_e164
 
 
 class Code(StrEnum):
@@ -95,13 +94,10 @@ def _check_name(value: str) -> str:
 
 def _phone_checker(region: str) -> AfterValidator:
     def check(value: str) -> str:
-        try:
-            number = phonenumbers.parse(value, region)
-        except phonenumbers.NumberParseException:
-            raise PydanticCustomError(Code.INVALID_PHONE, "not a phone number") from None
-        if not phonenumbers.is_valid_number(number):
+        e164 = phone_e164(value, region)
+        if e164 is None:
             raise PydanticCustomError(Code.INVALID_PHONE, "not a valid phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return e164
 
     return AfterValidator(check)
 
@@ -276,6 +272,7 @@ def validate_submission(data: Mapping[str, Any], rules: Rules, lang: str) -> Val
             field_errors(exc, lang), message=messages.message("validation_failed", lang)
         ) from None
     values = parsed.model_dump()
+    # What the reader typed, for the moderator's eyes: markup escaped, hidden characters spelled out.
     raw = {name: data[name] for name in RAW_FIELDS if isinstance(data.get(name), str)}
     return ValidSubmission(
         article_id=values["article_id"],

@@ -16,7 +16,7 @@ from service.captcha import workers as captcha_workers
 from service.http import appkeys, auth, cors
 from service.http.views import captchas as captcha_views
 from service.http.views import comments as comment_views
-from service.http.views import docs, ops
+from service.http.views import docs, home, ops
 from service.http.views import model as model_views
 from service.http.views import moderate as moderate_views
 from service.http.views import moderation as moderation_views
@@ -149,5 +149,6 @@ def create_app(settings: Settings, models: ModelCache | None = None) -> web.Appl
     app.add_routes(captcha_views.routes)
     app.add_routes(comment_views.routes)
     portal_views.install(app)  # /widget.js and /demo
+    app.add_routes(home.routes)  # / (the landing page; after portal_views, which sets up the templates)
     docs.install(app)
     return app

@@ -72,8 +72,10 @@ async def json_object(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except ValueError:
+    except ValueError:  # also bytes that are not UTF-8
         raise errors.BadRequest("the body is not valid JSON", code="invalid_json") from None
+    except RecursionError:  # nesting deeper than any body of ours: refused, not a 500 with a traceback
+        raise errors.BadRequest("the body is nested too deeply", code="invalid_json") from None
     if not isinstance(data, dict):
         raise errors.BadRequest("the body must be a JSON object", code="invalid_json")
     return data
@@ -83,8 +85,9 @@ async def form_fields(request: web.Request) -> dict[str, str]:
     """The text fields of a form post; 400 when the body cannot be read as one."""
     try:
         data = await request.post()
-    except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as exc:  # e.g. a bad multipart
-        raise errors.BadRequest(f"the form body could not be read: {exc}") from None
+    except (ValueError, LookupError, AssertionError, HttpProcessingError):  # e.g. no boundary, not UTF-8
+        # The message names no part of the body: it is not echoed back (nor logged) to anyone.
+        raise errors.BadRequest("the form body could not be read", code="invalid_form") from None
     return {k: v for k, v in data.items() if isinstance(v, str)}
 
 

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from service.review.transitions import TransitionOutcome
+from service.text import reveal
 
 PUBLIC_FIELDS = ("id", "name", "title", "content", "created_at")
 
@@ -77,6 +78,10 @@ def moderator_comment(raw: dict[str, str], *, full_pii: bool = False) -> dict[st
         out.pop("user_agent", None)
         if isinstance(out.get("raw"), dict):
             out["raw"] = {k: v for k, v in out["raw"].items() if k not in _PII_FIELDS}
+    if isinstance(out.get("raw"), dict):
+        # Stored as typed (for retraining and the record); shown with markup escaped and hidden
+        # characters spelled out, so nothing in it can run, reorder a page or cut a string short.
+        out["raw"] = {k: reveal(v) if isinstance(v, str) else v for k, v in out["raw"].items()}
     out["has_phone"] = bool(raw.get("phone"))
     return out
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from redis.exceptions import RedisError
 
 from service import errors, logs
-from service.http import appkeys
+from service.http import appkeys, sessions
 from service.http.clients import client_address, language
 from service.store import availability
 
@@ -44,6 +47,55 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+
+class ServerLogFilter(logging.Filter):
+    """aiohttp logs a request it cannot even parse (a header over 8,190 bytes, a NUL in a header)
+    as "Error handling request from <client address>" at ERROR with a traceback quoting the raw
+    header. That is a client's mistake, not ours, and addresses are never logged: it becomes one
+    INFO line naming the kind of error. Other errors of aiohttp's keep their traceback, without
+    the address."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != "Error handling request from %s":
+            return True
+        record.args = ()
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg = f"refused a request that could not be parsed: {type(exc).__name__}"
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        else:
+            record.msg = "error handling a request"
+        return True
+
+
+SERVER_LOG_FILTER = ServerLogFilter()
+# Installed once, by importing the HTTP edge (aiohttp's server logger is a process-wide object).
+logging.getLogger("aiohttp.server").addFilter(SERVER_LOG_FILTER)
+_aiohttp_handle_error = RequestHandler.handle_error
+
+
+def _handle_error(
+    self: RequestHandler,
+    request: BaseRequest,
+    status: int = 500,
+    exc: BaseException | None = None,
+    message: str | None = None,
+) -> web.StreamResponse:
+    """aiohttp answers a request it could not parse before any app or middleware sees it, with
+    the parser's message, which quotes the raw header back (and names aiohttp's version in
+    `Server`). aiohttp offers no hook for that answer, so its handler is wrapped here: the same
+    400, with a fixed message and our headers."""
+    if isinstance(exc, HttpProcessingError):
+        message = f"{status} Bad Request: the request could not be parsed"
+    response = _aiohttp_handle_error(self, request, status, exc, message)
+    response.headers["Server"] = SERVER
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+RequestHandler.handle_error = _handle_error  # type: ignore[method-assign]
 
 
 def status_of(exc: errors.DuyetError) -> int:
@@ -161,13 +213,37 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
             )
 
 
+# The API reference is plain HTML with inline CSS: no script, nothing to load, never framed.
+DOCS_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+SERVER = "duyet"  # not aiohttp's "Python/3.x aiohttp/3.y": versions tell an attacker which bugs to try
+
+
+def _secure_headers(request: web.Request, headers: MutableMapping[str, str]) -> None:
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    headers["Server"] = SERVER
+    if request.path == "/docs" or request.path.startswith("/docs/"):
+        headers.setdefault("Content-Security-Policy", DOCS_CSP)
+        headers.setdefault("X-Frame-Options", "DENY")
+    hsts = request.app[appkeys.SETTINGS].hsts_seconds
+    if hsts and sessions.is_secure(request):  # over plain http the header means nothing (RFC 6797 8.1)
+        headers.setdefault("Strict-Transport-Security", f"max-age={hsts}")
+
+
 @web.middleware
 async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    if not response.prepared:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    """The outermost middleware: every answer gets the headers, errors and redirects included."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # a redirect, or an error left as aiohttp made it
+        _secure_headers(request, exc.headers)
+        raise
+    if not response.prepared:  # a stream (the moderators' /v1/events) has sent its headers already
+        _secure_headers(request, response.headers)
     return response
 
 
-MIDDLEWARES = [context_middleware, metrics_middleware, error_middleware, security_headers_middleware]
+MIDDLEWARES = [security_headers_middleware, context_middleware, metrics_middleware, error_middleware]

@@ -1,10 +1,11 @@
 """Retraining: seed corpus + moderators' labels -> a challenger, judged against the current model.
 
-Both models are scored on the same held-out data: the newest share of the decisions the current
+Both models are scored on the same real decisions: the newest share of the decisions the current
 model has not learned from (what the service will see next; its card records the newest decision
-it learned from) plus the seed corpus' test split. So neither model has seen a held-out example:
-judging on decisions the current model had learned from would favour it. The challenger is
-trained on the rest (seed train split + older decisions), and must pass the gate in `promotion`.
+it learned from). So neither model has seen a held-out example: judging on decisions the current
+model had learned from would favour it. The seed corpus's test split is a separate guard, never
+pooled with them (`promotion`). The challenger is trained on the rest: older decisions plus a
+share of the seed train split that falls as decisions accumulate (`mixing`).
 
 A challenger that passes is refit with the held-out decisions too before it is promoted (the
 usual refit after model selection): otherwise the model in use would never know the newest
@@ -28,7 +29,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,9 @@ import numpy as np
 from redis.asyncio import Redis
 
 from service.learning.corpus import DEFAULT_CORPUS, Labelled, file_sha256, load_corpus
+from service.learning.mixing import mix_seed
 from service.learning.persistence import save
-from service.learning.promotion import Gate, Policy, evaluate, gate
+from service.learning.promotion import Gate, Policy, evaluate, gate, real_thresholds, roc_auc
 from service.learning.report import write_report
 from service.learning.training import fit, predict_proba
 from service.review import labels
@@ -55,13 +57,20 @@ Until = tuple[int, str]  # (at_ms, comment_id): the newest decision a model lear
 @dataclass
 class Dataset:
     train: Labelled
-    holdout: Labelled
-    #: the held-out decisions, added to `train` when a challenger is refit for promotion
-    held_decisions: Labelled
+    #: the newest decisions the current model has not learned from: what the gate judges on
+    real_holdout: Labelled
+    #: the seed corpus's test split: a separate guard, never pooled with `real_holdout`
+    seed_test: Labelled
     counts: dict[str, int]
     data_sha256: str
     train_until: Until | None
     all_until: Until | None
+    seed_mix: dict[str, Any]
+
+    @property
+    def held_decisions(self) -> Labelled:
+        """Added to `train` when a challenger is refit for promotion."""
+        return self.real_holdout
 
 
 def _until(examples: Sequence[Example]) -> Until | None:
@@ -77,23 +86,27 @@ def seen_until(card: dict[str, Any] | None) -> Until | None:
 
 
 def split_by_time(
-    examples: Sequence[Example], share: float, seen: Until | None = None
+    examples: Sequence[Example], share: float, seen: Until | None = None, min_per_class: int = 1
 ) -> tuple[list[Example], list[Example]]:
     """(train, held out): the newest `share` of the binary decisions newer than `seen` is held out
-    (none when fewer than 10 are new: the seed test split alone judges); the rest is for training.
-    A held-out part with one class only is extended back, within the new decisions, to the newest
-    decision of the other class: a gate needs both to judge on."""
+    (none when fewer than 10 are new: the gate then says there is too little to judge on); the rest
+    is for training. A held-out part with fewer than `min_per_class` of a class is extended back,
+    within the new decisions, until it holds that many (or the new decisions run out): the gate
+    needs both classes to judge on, and a portal's spam can be rare in a week."""
     binary = sorted((e for e in examples if e.is_binary), key=lambda e: (e.at_ms, e.comment_id))
     unseen = sum(1 for e in binary if seen is None or (e.at_ms, e.comment_id) > seen)
     n_hold = round(unseen * share) if unseen >= 10 else 0
     if n_hold:
-        held_classes = {e.y for e in binary[len(binary) - n_hold :]}
+        per_class = [0, 0]
+        for e in binary[len(binary) - n_hold :]:
+            per_class[e.y] += 1
         for back in range(n_hold + 1, unseen + 1):
-            if len(held_classes) == 2:
+            if min(per_class) >= min_per_class:
                 break
-            if binary[-back].y not in held_classes:
+            y = binary[-back].y
+            if per_class[y] < min_per_class:
                 n_hold = back
-                held_classes.add(binary[-back].y)
+            per_class[y] += 1
     cut = len(binary) - n_hold
     return binary[:cut], binary[cut:]
 
@@ -106,23 +119,28 @@ def _concat(a: Labelled, b: Labelled) -> Labelled:
     return Labelled(a.rows + b.rows, np.concatenate([a.y, b.y]).astype(int))
 
 
-def build_dataset(seed: Path | None, examples: Sequence[Example], share: float, seen: Until | None = None) -> Dataset:
-    """Training and held-out data, in a fixed order (seed file order, then decisions by time)."""
+def build_dataset(
+    seed: Path | None, examples: Sequence[Example], share: float, seen: Until | None = None, min_per_class: int = 1
+) -> Dataset:
+    """Training and held-out data, in a fixed order (seed file order, then decisions by time).
+    The seed part shrinks as decisions accumulate and loses what decisions contradict (`mixing`)."""
     empty = Labelled([], np.zeros(0, dtype=int))
     seed_train = load_corpus(seed, "train") if seed else empty
     seed_test = load_corpus(seed, "test") if seed else empty
-    older, newest = split_by_time(examples, share, seen)
+    older, newest = split_by_time(examples, share, seen, min_per_class)
+    decided = [(e.record(), e.y) for e in (*older, *newest)]
+    seed_part, mix = mix_seed(seed_train, decided) if seed else (empty, {"seed_train_total": 0})
     digest = hashlib.sha256()
     digest.update((file_sha256(seed) if seed else "no-seed").encode())
     for e in [*older, *newest]:
         digest.update(f"\n{e.comment_id}\t{e.label}\t{e.at_ms}".encode())
     digest.update(f"\nheld out {len(newest)}".encode())
     return Dataset(
-        train=_concat(seed_train, _labelled(older)),
-        holdout=_concat(_labelled(newest), seed_test),
-        held_decisions=_labelled(newest),
+        train=_concat(seed_part, _labelled(older)),
+        real_holdout=_labelled(newest),
+        seed_test=seed_test,
         counts={
-            "seed_train": len(seed_train),
+            "seed_train": len(seed_part),
             "seed_test": len(seed_test),
             "labels_train": len(older),
             "labels_holdout": len(newest),
@@ -131,13 +149,14 @@ def build_dataset(seed: Path | None, examples: Sequence[Example], share: float, 
         data_sha256=digest.hexdigest(),
         train_until=_until(older),
         all_until=_until([*older, *newest]),
+        seed_mix=mix,
     )
 
 
 @dataclass
 class Challenge:
     """What `challenge` produced: the artifact on disk (the refit when `refit`), both models'
-    held-out metrics (of the challenger as judged, before any refit), the gate."""
+    metrics on the real held-out decisions (of the challenger as judged, before any refit), the gate."""
 
     artifact: Path
     card: dict[str, Any]
@@ -150,6 +169,9 @@ class Challenge:
     refit: bool = False
 
 
+STAGES = ("train the challenger", "score the held-out decisions", "judge (paired bootstrap)", "refit", "save")
+
+
 def challenge(
     dataset: Dataset,
     current_artifact: Path | None,
@@ -157,22 +179,33 @@ def challenge(
     policy: Policy,
     report: Path | None = None,
     refit: str = "passed",
+    progress: bool = False,
 ) -> Challenge:
-    """Train the challenger, score both models on the held-out data, apply the gate (CPU-bound, sync).
+    """Train the challenger, score both models on the real held-out decisions and the seed guard,
+    apply the gate (CPU-bound, sync).
 
     `refit`: when to refit the challenger with the held-out decisions for promotion: "passed"
-    (if the gate passed), "always" (a forced promotion) or "never" (a dry run)."""
+    (if the gate passed), "always" (a forced promotion) or "never" (a dry run). `progress`: the
+    stages and a bar with an estimate of the time left, on stderr."""
+    from tqdm import tqdm
+
     from service.spam.model import SpamModel
 
-    if len(dataset.holdout) == 0 or len(set(dataset.holdout.y.tolist())) < 2:
-        raise ValueError(
-            "held-out data needs both ham and spam: label more comments (new since the current model), "
-            "or keep the seed corpus"
-        )
-    fitted = fit(dataset.train, progress=False)
-    y = dataset.holdout.y
-    ch_proba = predict_proba(fitted.model, dataset.holdout, progress=False)
-    ch_metrics = evaluate(y, ch_proba, fitted.thresholds, policy.fpr)
+    stages = tqdm(total=len(STAGES), desc="retrain", unit="stage", disable=not progress, position=0)
+
+    def stage(i: int) -> None:
+        stages.set_description(f"retrain: {STAGES[i]}")
+        stages.n = i
+        stages.refresh()
+
+    stage(0)
+    fitted = fit(dataset.train, progress=progress)
+    stage(1)
+    real, guard_set = dataset.real_holdout, dataset.seed_test
+    y = real.y
+    ch_proba = predict_proba(fitted.model, real, progress=False)
+    ch_guard = predict_proba(fitted.model, guard_set, progress=False) if len(guard_set) else None
+    cur_proba = cur_guard = None
     cur_metrics: dict[str, Any] | None = None
     cur_version: str | None = None
     unusable = ""
@@ -180,21 +213,36 @@ def challenge(
         try:
             current = SpamModel.load(current_artifact)
             cur_version = current.version
-            cur_metrics = evaluate(y, current.probabilities(dataset.holdout.rows), current.thresholds, policy.fpr)
+            cur_proba = current.probabilities(real.rows) if len(real) else np.zeros(0)
+            cur_guard = current.probabilities(guard_set.rows) if len(guard_set) else None
+            cur_metrics = evaluate(y, cur_proba, current.thresholds, policy.fpr) if len(real) else None
         except Exception as exc:  # a current model that cannot score is no bar to clear; say so
             log.warning("the current model %s could not be evaluated: %r", cur_version or current_artifact, exc)
             unusable = f"the current model could not be evaluated ({type(exc).__name__}: {exc})"
-    decision = gate(cur_metrics, ch_metrics, policy)
+            cur_proba = cur_guard = None
+    stage(2)
+    guard = None
+    if ch_guard is not None and cur_guard is not None and len(set(guard_set.y.tolist())) == 2:
+        guard = (roc_auc(guard_set.y, cur_guard), roc_auc(guard_set.y, ch_guard))
+    decision = gate(y, cur_proba, ch_proba, guard, policy)
     if unusable:
-        decision.reasons = [unusable]
+        decision.reasons.insert(0, unusable)
     judged_thresholds = fitted.thresholds
+    thresholds, threshold_info = real_thresholds(y, ch_proba, policy, fitted.thresholds)
+    ch_metrics = evaluate(y, ch_proba, thresholds, policy.fpr) if len(real) else {"n": 0}
     until = dataset.train_until
-    do_refit = len(dataset.held_decisions) > 0 and (refit == "always" or (refit == "passed" and decision.passed))
+    do_refit = len(real) > 0 and (refit == "always" or (refit == "passed" and decision.passed))
+    stage(3)
     if do_refit:
-        fitted = fit(_concat(dataset.train, dataset.held_decisions), progress=False)
+        fitted = fit(_concat(dataset.train, real), progress=progress)
         until = dataset.all_until
+    # The promoted model's thresholds come from the real decisions when they hold enough ham
+    # (measured on the challenger as judged: the refit has seen those decisions).
+    fitted.thresholds = thresholds
+    stage(4)
     artifact = out_dir / registry.ARTIFACT_NAME
     counts = dict(dataset.counts)
+    guard_info = decision.evidence.get("guard")
     card = save(
         fitted,
         artifact,
@@ -203,48 +251,78 @@ def challenge(
         extra={
             "data": {
                 **counts,
-                "source": "seed corpus + moderators' labels",
+                "source": "seed corpus (shrinking as decisions accumulate) + moderators' labels",
+                "seed_mix": dataset.seed_mix,
                 "labels_until": list(until) if until else None,
                 "refit_with_holdout": do_refit,
             },
             "retraining": {
-                "holdout": "newest decisions the current model had not learned from + seed test split",
+                "holdout": "the newest real decisions the current model had not learned from (time order); "
+                "the seed test split is a separate guard",
+                "n_real_holdout": len(real),
                 "challenger": ch_metrics,
                 "current": cur_metrics,
                 "current_version": cur_version,
-                "policy": policy.__dict__,
-                "gate": {"passed": decision.passed, "reasons": decision.reasons},
+                "policy": asdict(policy),
+                "gate": {"passed": decision.passed, "reasons": decision.reasons, **decision.evidence},
+                "seed_guard": guard_info,
+                "thresholds": {**threshold_info, "values": thresholds, "training_values": judged_thresholds},
                 "refit": "after the gate, with the held-out decisions" if do_refit else "no",
             },
         },
     )
+    stages.n = len(STAGES)
+    stages.set_description("retrain: done")
+    stages.close()
     if report is not None:
-        sections = [(f"current {cur_version}", cur_metrics)] if cur_metrics else []
-        sections.append(("challenger (as judged)", ch_metrics))
-        write_report(
-            report,
-            title=f"Retraining: challenger {card['version']} vs current {cur_version or '(none)'}",
-            sections=sections,
-            thresholds=judged_thresholds,
-            y=y,
-            proba=ch_proba,
-            notes=[
-                "Held-out data: " + f"{counts['labels_holdout']} newest decisions the current model had not "
-                f"learned from + {counts['seed_test']} seed test examples; the challenger was trained on "
-                f"{counts['seed_train']} seed + {counts['labels_train']} older decisions.",
-                f"Spam recall at FPR {policy.fpr:g}: current "
-                + (f"{cur_metrics['recall_at_fpr']:.4f}" if cur_metrics else "n/a")
-                + f", challenger {ch_metrics['recall_at_fpr']:.4f}.",
-                "Gate: " + ("PASSED" if decision.passed else "FAILED") + " — " + "; ".join(decision.reasons) + ".",
-                (
-                    f"{card['version']} is the challenger refit with the {counts['labels_holdout']} held-out "
-                    "decisions as well (the seed test split is never trained on)."
-                    if do_refit
-                    else f"{card['version']} is the challenger as judged."
-                ),
-            ],
+        _report(
+            report, card, dataset, decision, cur_version, cur_metrics, ch_metrics, thresholds, y, ch_proba, do_refit
         )
     return Challenge(artifact, card, cur_version, cur_metrics, ch_metrics, decision, counts, report, do_refit)
+
+
+def _report(
+    report: Path,
+    card: dict[str, Any],
+    dataset: Dataset,
+    decision: Gate,
+    cur_version: str | None,
+    cur_metrics: dict[str, Any] | None,
+    ch_metrics: dict[str, Any],
+    thresholds: dict[str, float],
+    y: Any,
+    ch_proba: Any,
+    do_refit: bool,
+) -> None:
+    counts = dataset.counts
+    sections = [(f"current {cur_version}", cur_metrics)] if cur_metrics else []
+    both = len(set(y.tolist())) == 2
+    if both:
+        sections.append(("challenger (as judged)", ch_metrics))
+    mix = dataset.seed_mix
+    write_report(
+        report,
+        title=f"Retraining: challenger {card['version']} vs current {cur_version or '(none)'}",
+        sections=sections,
+        thresholds=thresholds,
+        y=y if both else None,
+        proba=ch_proba if both else None,
+        notes=[
+            f"Judged on {counts['labels_holdout']} real decisions the current model had not learned from "
+            f"(the newest); the seed test split ({counts['seed_test']}) is a separate guard. The challenger "
+            f"was trained on {counts['seed_train']} seed examples (of {mix.get('seed_train_total', 0)}; "
+            f"{mix.get('seed_contradicted_dropped', 0)} contradicted by decisions dropped) + "
+            f"{counts['labels_train']} older decisions.",
+            "Thresholds from " + str(card["retraining"]["thresholds"]["source"]) + ".",
+            "Gate: " + ("PASSED" if decision.passed else "FAILED") + " — " + "; ".join(decision.reasons) + ".",
+            (
+                f"{card['version']} is the challenger refit with the {counts['labels_holdout']} held-out "
+                "decisions as well (the seed test split is never trained on)."
+                if do_refit
+                else f"{card['version']} is the challenger as judged."
+            ),
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- the whole run
@@ -278,6 +356,7 @@ async def retrain(
     by: str = "cli",
     report: Path | None = None,
     executor: ProcessPoolExecutor | None = None,
+    progress: bool = False,
 ) -> RetrainOutcome:
     """Read labels, train and judge a challenger; register and promote it unless told otherwise."""
     policy = Policy.from_settings(settings)
@@ -285,11 +364,13 @@ async def retrain(
     n_labels = await labels.count(redis, keys)
     current = await current_artifact(redis, keys, settings)
     current_card = await asyncio.to_thread(_card_of, current)
-    dataset = build_dataset(seed, examples, policy.holdout_share, seen_until(current_card))
+    dataset = build_dataset(seed, examples, policy.holdout_share, seen_until(current_card), policy.min_real_per_class)
     out_dir = Path(tempfile.mkdtemp(prefix="challenger-", dir=_ensure(settings.data_dir / "retrain")))
     loop = asyncio.get_running_loop()
     refit = "never" if dry_run else "always" if force else "passed"
-    result = await loop.run_in_executor(executor, challenge, dataset, current, out_dir, policy, report, refit)
+    result = await loop.run_in_executor(
+        executor, challenge, dataset, current, out_dir, policy, report, refit, progress and executor is None
+    )
     promoted = False
     if not dry_run:
         card = await registry.put(redis, keys, result.artifact)

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from service import errors
 from service.store.keys import Keys
+from service.text import phone_e164
 
 MAX_TTL_S = 365 * 86400
 
@@ -69,6 +70,8 @@ def phone_hash(secret: bytes, phone: str) -> str:
 
 def normalise_client(value: str) -> str:
     """An exact address, or a /24 (IPv4) or /64 (IPv6) network; anything else is a BadRequest."""
+    if not value.isprintable():
+        raise errors.BadRequest("expected an IP address or a /24 or /64 network", code="invalid_ban")
     try:
         if "/" not in value:
             return str(ipaddress.ip_address(value.strip()))
@@ -141,9 +144,15 @@ async def check(redis: Redis, keys: Keys, secret: bytes, client: str, phone: str
 # --------------------------------------------------------------------------- CLI
 
 
-def resolve_value(kind: BanKind, value: str, secret: bytes) -> str:
+def resolve_value(kind: BanKind, value: str, secret: bytes, region: str = "VN") -> str:
+    """What a ban typed by an admin is keyed by. A phone is hashed in E.164, as submissions'
+    phones are checked (typed "0911 222 333" it must still match "+84911222333"); anything that
+    is neither a valid number nor a listed hash is refused, not stored as a ban that never matches."""
     if kind is BanKind.CLIENT:
         return normalise_client(value)
     if len(value) == 32 and all(c in "0123456789abcdef" for c in value):
         return value  # already a phone hash (from a listing)
-    return phone_hash(secret, value)
+    e164 = phone_e164(value, region)
+    if e164 is None:
+        raise errors.BadRequest("expected a valid phone number (or a phone hash as listed)", code="invalid_ban")
+    return phone_hash(secret, e164)

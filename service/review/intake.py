@@ -1,9 +1,8 @@
 """How a submitted comment enters the review queue: stored as pending, in its partition, with a priority.
 
-Partitions: a comment lives in partition `keys.partition_of(id)`. When the submission carries an
-Idempotency-Key, the idempotency record and the comment must share a hash tag, so `enqueue`
-re-draws the id until it falls in the key's partition (`new_comment_id(keys, partition)`);
-callers must use the id `enqueue` returns.
+Partitions: a comment lives in partition `keys.partition_of(id)`; everything the enqueue script
+writes (idempotency record, captcha, repeat marker) is in that partition too, so the caller draws
+the id into the right partition first (`new_comment_id(keys, partition)`, service.store.keys).
 
 Priority: higher spam probability first, raised by age so nothing starves. A comment's priority
 at time t is `p + (t - created) / aging`; ordering by it is the same as ordering by the constant
@@ -15,14 +14,13 @@ outranks any fresh one.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 
 from service.review import events
-from service.review.comment_ids import new_comment_id
-from service.review.states import Event, QueueConflict, State
+from service.review.states import Event, State
 from service.store.keys import Keys
 from service.store.scripts import Scripts
 
@@ -70,6 +68,25 @@ def _comment_fields(comment: NewComment) -> list[str]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class WithSubmission:
+    """The writes a reader's submission adds to the enqueue, in the same script (one slot: the
+    captcha and the repeat marker are in the comment's partition, see service.store.keys)."""
+
+    captcha_key: str  # consumed by the write, so a refused write spends no captcha
+    captcha_digest: str  # HMAC of the reader's answer, compared again inside the script
+    repeat_key: str  # set NX: the first comment of this (client, text) pair
+    repeat_ttl_s: int
+
+
+class CaptchaGone(Exception):
+    """The submission's captcha was used meanwhile (a concurrent submission), or expired."""
+
+
+class CaptchaWrong(Exception):
+    """The answer does not match the captcha any more (it was deleted and issued anew)."""
+
+
 async def enqueue(
     redis: Redis,
     keys: Keys,
@@ -78,49 +95,51 @@ async def enqueue(
     idempotency_key: str | None = None,
     idempotency_ttl_s: int = 86400,
     aging_s: float = DEFAULT_AGING_S,
+    submission: WithSubmission | None = None,
 ) -> tuple[str, bool]:
-    """Store a new comment as pending, atomically with its audit entry and idempotency record.
+    """Store a new comment as pending, atomically with its audit entry, idempotency record, event,
+    and (for a reader's submission) the captcha's consumption and the repeat marker.
 
-    Returns (id, created). With an idempotency key seen before, nothing is written and the id
-    stored then is returned with created=False. The returned id may differ from `comment.id`
-    (re-drawn into the idempotency key's partition).
+    Returns (id, created). With an idempotency key seen before, or a comment of this id already
+    stored (a re-run after a lost answer), nothing is written and the first id is returned with
+    created=False. The comment lives in `keys.partition_of(comment.id)`; the caller draws the id
+    into the partition of the captcha it consumes. Raises CaptchaGone / CaptchaWrong.
     """
-    if idempotency_key is not None:
-        partition = keys.partition_of(idempotency_key)
-        if keys.partition_of(comment.id) != partition:
-            comment = replace(comment, id=new_comment_id(keys, partition, comment.created_at_ms))
-    else:
-        partition = keys.partition_of(comment.id)
+    partition = keys.partition_of(comment.id)
+    hash_key = keys.comment(partition, comment.id)
     key_list = [
-        keys.comment(partition, comment.id),
+        hash_key,
         keys.pending(partition),
         keys.open(partition),
         keys.decisions(partition),
+        keys.idempotency(partition, idempotency_key) if idempotency_key is not None else hash_key,
+        submission.captcha_key if submission else hash_key,
+        submission.repeat_key if submission else hash_key,
     ]
-    if idempotency_key is not None:
-        key_list.append(keys.idempotency(partition, idempotency_key))
+    event = events.payload(
+        Event.SUBMITTED,
+        id=comment.id,
+        article_id=comment.article_id,
+        state=State.PENDING,
+        version=1,
+        spam_probability=comment.spam_probability,
+    )
     args: list[Any] = [
         comment.id,
         repr(priority_score(comment.spam_probability, comment.created_at_ms, aging_s)),
         comment.created_at_ms,
-        idempotency_ttl_s,
+        idempotency_ttl_s if idempotency_key is not None else 0,
         comment.model_version,
         repr(comment.spam_probability),
+        submission.captcha_digest if submission else "",
+        submission.repeat_ttl_s if submission else 0,
+        keys.events_channel(),
+        event,
         *_comment_fields(comment),
     ]
     found, code = await scripts.queue_enqueue(redis, key_list, args)
-    if code < 0:
-        raise QueueConflict("comment id already taken", code="id_taken", id=comment.id)
-    created = code == 1
-    if created:
-        await events.publish(
-            redis,
-            keys,
-            Event.SUBMITTED,
-            id=found,
-            article_id=comment.article_id,
-            state=State.PENDING,
-            version=1,
-            spam_probability=comment.spam_probability,
-        )
-    return found, created
+    if code == -2:
+        raise CaptchaGone()
+    if code == -3:
+        raise CaptchaWrong()
+    return found, code == 1

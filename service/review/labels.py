@@ -1,12 +1,17 @@
 """Labelled examples: what moderators teach the spam model.
 
-The queue's decide script (service.store.scripts.QUEUE_DECIDE) appends one entry per decision to the
+The queue's decide script (service.store.queue_scripts.QUEUE_DECIDE) appends one entry per decision to the
 partition's labels stream (`keys.labels(p)`), in the same script as the decision itself, so a
 decision without its example (or the reverse) cannot happen. An entry holds the text the model
 scored (name, title, content, had_markup), the label, the moderator, the decision time and the
 model version and score at the time. It never holds phone, client address or user agent, so
 retention (which erases those from the comment hash) has nothing to erase here: the label set
 survives personal-data erasure whole.
+
+Undo (an admin's `reopen`, service.review.undo) withdraws the label: the reopen script appends a
+`withdrawn` entry for the comment in the same script. Readers keep only each comment's newest entry
+and drop the comment when that entry is a withdrawal: an undone decision teaches nothing, and a
+re-decided comment teaches its latest decision only.
 
 Labels: approve -> `ham`; reject as `spam` or `advertising` -> `spam`; any other reason is kept
 as its own label (`abusive`, `off_topic`, ...) for a future abuse model and is left out of the
@@ -25,6 +30,7 @@ from service.store.keys import Keys
 
 HAM = "ham"
 SPAM = "spam"
+WITHDRAWN = "withdrawn"
 SPAM_REASONS = frozenset({"spam", "advertising"})
 
 
@@ -113,15 +119,26 @@ async def read_partition(redis: Redis, keys: Keys, partition: int, batch: int = 
         start = "(" + str(page[-1][0])
 
 
+def _entry_order(stream_id: str) -> tuple[int, int]:
+    """A stream id as numbers ("ms-seq"): as text, "5-10" would sort before "5-9"."""
+    ms, _, seq = stream_id.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return 0, 0
+
+
 def latest_per_comment(examples: Iterable[Example]) -> list[Example]:
-    """One example per comment (a reopened and re-decided comment keeps its last decision), in a
-    deterministic order: by decision time, then comment id."""
+    """One example per comment (a reopened and re-decided comment keeps its last decision; one
+    whose last entry withdrew its decision is left out), in a deterministic order: by decision
+    time, then comment id."""
     last: dict[str, Example] = {}
     for ex in examples:
         prev = last.get(ex.comment_id)
-        if prev is None or (ex.at_ms, ex.stream_id) >= (prev.at_ms, prev.stream_id):
+        if prev is None or (ex.at_ms, _entry_order(ex.stream_id)) >= (prev.at_ms, _entry_order(prev.stream_id)):
             last[ex.comment_id] = ex
-    return sorted(last.values(), key=lambda e: (e.at_ms, e.comment_id))
+    kept = (e for e in last.values() if e.label != WITHDRAWN)
+    return sorted(kept, key=lambda e: (e.at_ms, e.comment_id))
 
 
 async def read_all(redis: Redis, keys: Keys) -> list[Example]:
@@ -133,7 +150,7 @@ async def read_all(redis: Redis, keys: Keys) -> list[Example]:
 
 
 async def count(redis: Redis, keys: Keys) -> int:
-    """How many examples were written (every decision counts, including re-decisions)."""
+    """How many entries were written (every decision counts, re-decisions and withdrawals too)."""
     total = 0
     for p in range(keys.partitions):
         total += int(await redis.xlen(keys.labels(p)))

@@ -2,8 +2,9 @@
 
 States: pending -> claimed -> approved | rejected; claimed -> pending on release or when the
 lease expires; an admin may reopen a decided comment (back to pending). Every transition is
-one Lua script (service.store.scripts), bumps the comment's `version` and appends an entry to the
-partition's decision stream (the audit trail, and the labels for retraining). A stale version
+one Lua script (service.store.queue_scripts), bumps the comment's `version`, appends an entry to the
+partition's decision stream (the audit trail, and the labels for retraining) and publishes its
+queue event (service.review.events), all in the script: no crash between them loses one. A stale version
 or someone else's claim is a `QueueConflict` carrying the current state; an unknown id
 `CommentNotFound`. How a comment enters the queue (pending) is `service.review.intake`.
 """
@@ -71,34 +72,14 @@ async def expire_leases(redis: Redis, keys: Keys, scripts: Scripts, batch: int =
     for p in range(keys.partitions):
         while True:
             ids = await scripts.queue_expire(
-                redis, [keys.claims(p), keys.pending(p), keys.decisions(p)], [keys.comment_prefix(p), batch]
+                redis,
+                [keys.claims(p), keys.pending(p), keys.decisions(p)],
+                [keys.comment_prefix(p), batch, keys.events_channel()],
             )
             back += ids
             if len(ids) < batch:
                 break
-    await _announce_expired(redis, keys, back)
     return back
-
-
-async def _announce(
-    redis: Redis,
-    keys: Keys,
-    kind: Event,
-    outcome: TransitionOutcome,
-    by: str,
-    article_id: str | None = None,
-    **extra: Any,
-) -> None:
-    """Tell live UIs what a moderator's transition did (the decision stream already holds it)."""
-    where = {} if article_id is None else {"article_id": article_id}
-    await events.publish(
-        redis, keys, kind, id=outcome.id, **where, state=outcome.state, version=outcome.version, by=by, **extra
-    )
-
-
-async def _announce_expired(redis: Redis, keys: Keys, ids: list[str]) -> None:
-    for cid in ids:
-        await events.publish(redis, keys, Event.LEASE_EXPIRED, id=cid, state=State.PENDING)
 
 
 async def claim(
@@ -118,13 +99,10 @@ async def claim(
         back, flat = await scripts.queue_claim(
             redis,
             [keys.pending(p), keys.claims(p), keys.decisions(p)],
-            [keys.comment_prefix(p), moderator, limit - len(claims), lease_ms],
+            [keys.comment_prefix(p), moderator, limit - len(claims), lease_ms, keys.events_channel()],
         )
         expired += back
         claims += [Claim(str(flat[j]), int(flat[j + 1]), int(flat[j + 2])) for j in range(0, len(flat), 3)]
-    await _announce_expired(redis, keys, expired)
-    for c in claims:
-        await events.publish(redis, keys, Event.CLAIMED, id=c.id, state=State.CLAIMED, version=c.version, by=moderator)
     return claims, expired
 
 
@@ -170,11 +148,15 @@ async def decide(
             keys.article_approved(p, article_id),
             keys.labels(p),  # the labelled example is written by the same script
         ],
-        [comment_id, moderator, version, state, action, reason or "", note, label_for(action, reason)],
+        [
+            *(comment_id, moderator, version, state, action, reason or "", note, label_for(action, reason)),
+            keys.events_channel(),
+            events.payload(
+                Event.DECIDED, id=comment_id, article_id=article_id, by=moderator, action=action, reason=reason or ""
+            ),
+        ],
     )
-    outcome = _check(comment_id, reply)
-    await _announce(redis, keys, Event.DECIDED, outcome, moderator, article_id, action=action, reason=reason or "")
-    return outcome
+    return _check(comment_id, reply)
 
 
 async def release(
@@ -193,11 +175,13 @@ async def release(
     reply = await scripts.queue_release(
         redis,
         [keys.comment(p, comment_id), keys.claims(p), keys.pending(p), keys.decisions(p)],
-        [comment_id, moderator, "" if version is None else version, "1" if force else "0"],
+        [
+            *(comment_id, moderator, "" if version is None else version, "1" if force else "0"),
+            keys.events_channel(),
+            events.payload(Event.RELEASED, id=comment_id, by=moderator),
+        ],
     )
-    outcome = _check(comment_id, reply)
-    await _announce(redis, keys, Event.RELEASED, outcome, moderator)
-    return outcome
+    return _check(comment_id, reply)
 
 
 async def renew(
@@ -243,12 +227,15 @@ async def reopen(
             keys.decided(p, State.REJECTED),
             keys.pii(p),
             keys.article_approved(p, article_id),
+            keys.labels(p),  # the decision's training label is withdrawn by the same script
         ],
-        [comment_id, admin, "" if version is None else version, note],
+        [
+            *(comment_id, admin, "" if version is None else version, note),
+            keys.events_channel(),
+            events.payload(Event.REOPENED, id=comment_id, article_id=article_id, by=admin),
+        ],
     )
-    outcome = _check(comment_id, reply)
-    await _announce(redis, keys, Event.REOPENED, outcome, admin, article_id)
-    return outcome
+    return _check(comment_id, reply)
 
 
 async def erase_personal_data(redis: Redis, keys: Keys, scripts: Scripts, cutoff_ms: int, batch: int = 500) -> int:

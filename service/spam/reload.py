@@ -3,7 +3,10 @@
 `ModelFollower` (started by the app after the model is loaded) loads the registry's current
 version at start-up (else the shipped file stays), then listens on `keys.model_channel()`.
 On a message it re-reads the registry (the source of truth: a message only says "look again"),
-loads the new artifact in a thread and `swap`s it into the scorer. A batch already taken
+loads the new artifact in a thread and `swap`s it into the scorer; the scoring process
+(service.spam.process) is told to load the same file at the same moment, so the two loads overlap
+and the process scores with the new version as soon as this one does (it used to load it only on
+the first batch that needed it, seconds later). A batch already taken
 finishes with the model it started with, so no request fails during the switch. Pub/sub drops
 messages while a replica is disconnected, so every replica also re-reads the registry every
 `RESYNC_S` seconds.
@@ -63,7 +66,9 @@ class ModelFollower:
             wanted = await registry.current(redis, keys)
             try:
                 if wanted is not None and wanted != scorer.version:
-                    scorer.swap(await registry.load(redis, keys, wanted, cache))
+                    path = await registry.fetch(redis, keys, wanted, cache)
+                    scorer.preload(path, wanted)  # the scoring process loads it meanwhile, not after
+                    scorer.swap(await asyncio.to_thread(SpamModel.load, path))
                     changed["current"] = wanted
                 elif wanted is None:
                     shipped = await asyncio.to_thread(_shipped_version, self._model_path)

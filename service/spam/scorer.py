@@ -8,6 +8,7 @@ import contextlib
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from service import tasks as background
 from service.metrics import Metrics
@@ -123,8 +124,14 @@ class SpamScorer:
         return self._losses
 
     def swap(self, model: SpamModel) -> None:
-        """Switch models atomically: a batch already taken finishes with the model it started with."""
+        """Switch models atomically: a batch already taken finishes with the model it started with.
+
+        The scoring process is told to load the new version at once, not on the first batch that
+        needs it: a promotion then reaches the process in about the time one load takes, and no
+        burst of comments waits in the thread for it."""
         self._model = model
+        if model.path is not None and model.version not in self._remote:
+            self.preload(model.path, model.version)
 
     async def score(self, inp: SpamInput) -> SpamScore:
         if self._model is None or self._closed:
@@ -233,10 +240,25 @@ class SpamScorer:
         if self._metrics is not None:
             self._metrics.spam_batches.labels(where).inc()
 
+    def preload(self, path: Path, version: str) -> None:
+        """Have the scoring process load the artifact of `version` now, while this process loads it
+        too (a promotion: the two loads overlap instead of following one another). Nothing to do
+        without a running scoring process, or outside the event loop."""
+        if not self._process or self._pool is None or version in self._remote:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._load_remote_path(path, version)
+
     def _load_remote(self, model: SpamModel) -> None:
         """Have the scoring process load `model` (starting the process first if need be); batches
         go there once it has."""
-        version = model.version
+        if model.path is not None:
+            self._load_remote_path(model.path, model.version)
+
+    def _load_remote_path(self, path: Path, version: str) -> None:
         if self._closed or version in self._loading or version in self._refused:
             return
         pool = self._pool
@@ -245,7 +267,7 @@ class SpamScorer:
                 self._starting = asyncio.get_running_loop().create_task(self._start_process(), name="spam-process")
             return  # the process loads the current model once started
         try:
-            future = self._loading[version] = pool.submit(scoring_process.load_in_worker, str(model.path), version)
+            future = self._loading[version] = pool.submit(scoring_process.load_in_worker, str(path), version)
         except BrokenProcessPool as exc:
             self._lost_process(pool, exc)
             return

@@ -105,7 +105,14 @@ def start(data_dir: Path) -> ValkeyServer:
             "pidfile": str(_pidfile(data_dir)),
         },
     )
-    server.start()
+    # Ctrl-C in a terminal reaches the whole process group, and the store must stop after the
+    # service (which still writes while it drains), not with it: a signal blocked when the server
+    # is started stays blocked in it (the service stops it with SIGTERM).
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        server.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     log.info("embedded Valkey started on %s", socket_path(data_dir))
     return server
 

@@ -3,6 +3,19 @@
 All keys live under one prefix. Keys that one Lua script touches together share a hash tag
 (`{p}`: the queue partition), so the same scripts run on Redis Cluster. Keys outside any
 partition carry their own tag so each stays a single-slot key.
+
+A submission is one script (service.review.intake.enqueue): it consumes the captcha, sets the
+repeat marker and the idempotency record, stores and enqueues the comment, audits and publishes,
+so all of those keys share the partition's tag. The partition of a submission is chosen from its
+captcha: `partition_of(seal)` (the seal is the captcha id's first part), which is known when the
+captcha is issued, so the captcha is stored in that partition from the start; the comment id is
+then drawn into the same partition. A retried submission carries the same captcha id, so its
+Idempotency-Key is found in the same partition. Bans stay under their own `{bans}` tag (one
+place an admin writes; a submission only reads them, before the script: a ban landing between
+that read and the write is indistinguishable from one landing a moment later).
+Upgrading from names without these tags loses only captchas in flight, repeat markers and (with
+more than one partition) Idempotency-Key records, all short-lived; comments, queues, moderators
+and bans keep their names.
 """
 
 from __future__ import annotations
@@ -97,10 +110,10 @@ class Keys:
         """Hash: sha256 of a portal API key -> portal name (keys themselves are never stored)."""
         return f"{self.prefix}:{{portals}}:keys"
 
-    # --- captchas: one tag per captcha, so verify-and-consume is a single-key script ---
-    def captcha(self, captcha_id: str) -> str:
+    # --- captchas: in the partition their seal falls in, so the submission script consumes them ---
+    def captcha(self, seal: str) -> str:
         """Hash with the captcha's TTL: 'h' (HMAC of the answer), 'png', 'wav:<lang>' (rendered on demand)."""
-        return f"{self.prefix}:{{cap:{captcha_id}}}"
+        return f"{self.tag(self.partition_of(seal))}:cap:{seal}"
 
     def captcha_pool(self, variant: str) -> str:
         """List of pooled captcha seals ('<created unix time>:<seal>', oldest first; each captcha already
@@ -108,20 +121,26 @@ class Keys:
         return f"{self.prefix}:{{cappool}}:{variant}"
 
     def pooled_captcha(self, seal: str) -> str:
-        """A pre-rendered captcha, as `captcha` holds one. It shares the pool's tag so that one script
-        can check and start the TTLs of every captcha a process takes (in a Cluster the pool and its
-        captchas, ~11 KB each, sit on one node)."""
-        return f"{self.prefix}:{{cappool}}:cap:{seal}"
+        """A pre-rendered captcha, as `captcha` holds one, in its seal's partition like `captcha`
+        (`Scripts.captcha_pool_take` starts the TTLs of a batch one partition at a time)."""
+        return f"{self.tag(self.partition_of(seal))}:pcap:{seal}"
 
     # --- single-key families ---
     def ratelimit(self, bucket: str, subject: str) -> str:
         return f"{self.prefix}:rl:{{{bucket}:{subject}}}"
 
-    def repeat(self, digest: str) -> str:
-        """String with TTL: the first comment id of one (client, normalised content) pair.
+    def repeat(self, partition: int, digest: str) -> str:
+        """String with TTL: the first comment id of one (client, normalised content) pair in a partition,
+        set by the submission script (a submission reads every partition's marker).
 
         `digest` is a keyed hash of both, so no client address appears in key names."""
-        return f"{self.prefix}:repeat:{{{digest}}}"
+        return f"{self.tag(partition)}:repeat:{digest}"
+
+    def form_draft(self, draft_id: str) -> str:
+        """String with a TTL of minutes (JSON): what a reader without JavaScript typed into the comment
+        form, kept after a failed post so the page can give it back; read once, by an opaque random id
+        (the reader's words never go into a URL)."""
+        return f"{self.prefix}:{{draft:{draft_id}}}"
 
     def events_channel(self) -> str:
         """Pub/sub channel of queue changes, for live UIs."""

@@ -55,9 +55,10 @@ MEDIA_RESPONSES: dict[int | str, openapi.Response] = {
 )
 async def issue(request: web.Request) -> web.Response:
     """A new captcha, optionally bound to `article_id`; `replaces` voids the one being refreshed."""
-    body = await bodies.body(request, CaptchaRequest, forms=True)
     captchas = request.app[appkeys.CAPTCHAS]
-    issued = await captchas.issue(request[appkeys.CLIENT], body.article_id, body.replaces)
+    await captchas.count_issue(request[appkeys.CLIENT])  # a flood is refused before its bodies are parsed
+    body = await bodies.body(request, CaptchaRequest, forms=True)
+    issued = await captchas.issue(request[appkeys.CLIENT], body.article_id, body.replaces, counted=True)
     return web.json_response(
         {
             "id": issued.id,

@@ -22,7 +22,7 @@ from service import errors
 from service.comments import messages
 from service.comments import submission as comments
 from service.comments.validation import Rules, check_article_id, submission_model
-from service.http import appkeys, bodies, openapi, presentation
+from service.http import appkeys, bodies, drafts, openapi, presentation
 from service.http.web import MAX_BODY
 from service.review import reading
 from service.store import availability
@@ -34,7 +34,7 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 LIST_DEFAULT, LIST_MAX = 20, 100
 LIST_CACHE = "public, max-age=15"
 ANCHOR = "duyet-comments"
-OUTCOME_PARAMS = ("duyet", "fields", "codes", "code")
+OUTCOME_PARAMS = ("duyet", "fields", "codes", "code", "draft")
 
 
 # --------------------------------------------------------------------------- response schemas
@@ -155,9 +155,14 @@ def _allowed_referer(request: web.Request) -> str | None:
         return None
     origin = f"{parts.scheme}://{parts.netloc}".lower()
     settings = request.app[appkeys.SETTINGS]
-    own = {settings.base_url().lower(), f"{request.scheme}://{request.host}".lower()}
-    allowed = {o.lower() for o in settings.cors_origins} | own
-    return referer if origin in allowed else None
+    allowed = {o.lower() for o in settings.cors_origins} | {settings.base_url().lower()}
+    if origin in allowed:
+        return referer
+    if origin == f"{request.scheme}://{request.host}".lower():
+        # A page of ours as the Host header names it: a proxy may pass any Host, so go back by
+        # path only ("/" + path: "//evil.example" would be another site), never to that host.
+        return urlunsplit(("", "", "/" + parts.path.lstrip("/"), parts.query, ""))
+    return None
 
 
 def redirect_target(request: web.Request) -> str | None:
@@ -218,6 +223,7 @@ async def post_comment(request: web.Request) -> web.Response:
     app = request.app
     lang = request[appkeys.LANG]
     back_to = redirect_target(request)
+    data: dict[str, Any] = {}  # kept as a draft when a no-JS post fails (service.http.drafts)
     try:
         data = await read_fields(request)
         origin = comments.Origin(
@@ -241,11 +247,13 @@ async def post_comment(request: web.Request) -> web.Response:
             raise
         fields = ",".join(dict.fromkeys(e["field"] for e in exc.errors))
         codes = ",".join(dict.fromkeys(e["code"] for e in exc.errors))
-        return _see_other(outcome_url(back_to, duyet="error", fields=fields, codes=codes, code=exc.code))
+        draft = await drafts.save(app[appkeys.REDIS], app[appkeys.KEYS], data)
+        return _see_other(outcome_url(back_to, duyet="error", fields=fields, codes=codes, code=exc.code, draft=draft))
     except errors.DuyetError as exc:
         if back_to is None:
             raise
-        return _see_other(outcome_url(back_to, duyet="error", code=exc.code))
+        draft = await drafts.save(app[appkeys.REDIS], app[appkeys.KEYS], data)
+        return _see_other(outcome_url(back_to, duyet="error", code=exc.code, draft=draft))
     except RedisError as exc:
         if back_to is None or not availability.is_unavailable(exc):
             raise  # the edge answers 503 + Retry-After (or 500 for a bug)

@@ -7,6 +7,7 @@ built from the same document, so it lists exactly what /openapi.json does.
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
 
@@ -62,8 +63,30 @@ color:#fff;border-radius:4px;padding:0 .4rem;margin-right:.5rem;text-align:cente
 .get{background:#2271b1}.post{background:#008a20}.put,.patch{background:#996800}.delete{background:#d63638}
 table{border-collapse:collapse;width:100%;margin:.4rem 0}td,th{border-top:1px solid #eee;padding:.25rem .4rem;
 text-align:left;vertical-align:top}th{font-weight:600;background:#f6f7f7}nav a{margin-right:1rem}
-.muted{color:#666}
+.muted{color:#666}.about{margin:.3rem 0 .8rem}
 """
+
+
+# The sections of the page, in the order a newcomer needs them, each with what it is for.
+TAGS: dict[str, str] = {
+    "public": "What a portal's pages call for their readers: submit a comment, list the approved ones, "
+    "captchas and form tokens. No account needed.",
+    "portal": "Pages and the script a portal embeds: this service's landing page, `/widget.js` and the "
+    "`/demo` article page.",
+    "queue": "The moderators' review queue: claim the most urgent comments, decide, release, undo; the "
+    "header's stats and the live event stream.",
+    "moderator UI": "The moderator UI's pages (HTML, session cookie).",
+    "admin": "Administration: moderators and their tokens, portals' API keys, bans.",
+    "model": "The spam model: which version scores, and reloading it.",
+    "ops": "For operators: liveness, readiness, Prometheus metrics.",
+    "docs": "This page and the OpenAPI document it is built from.",
+}
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _text(value: Any) -> str:
+    """Prose from the document as HTML: escaped, with `inline code` as <code> (no raw backticks)."""
+    return _CODE.sub(r"<code>\1</code>", escape(str(value)))
 
 
 def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +122,7 @@ def _schema_table(spec: dict[str, Any], schema: dict[str, Any]) -> str:
     required = set(target.get("required", []))
     rows = "".join(
         f"<tr><td><code>{escape(name)}</code>{' *' if name in required else ''}</td>"
-        f"<td><code>{escape(_type_of(spec, sub))}</code></td><td>{escape(str(sub.get('description', '')))}</td></tr>"
+        f"<td><code>{escape(_type_of(spec, sub))}</code></td><td>{_text(sub.get('description', ''))}</td></tr>"
         for name, sub in props.items()
     )
     title = escape(str(target.get("title", "")))
@@ -121,17 +144,17 @@ def _who(security: list[dict[str, list[str]]]) -> str:
 def _operation(spec: dict[str, Any], method: str, path: str, op: dict[str, Any]) -> str:
     parts = [
         f"<details class=op id={escape(op.get('operationId', ''))}><summary><span class='m {method}'>{method}</span>"
-        f"<code>{escape(path)}</code> — {escape(op.get('summary', ''))}</summary>"
+        f"<code>{escape(path)}</code> — {_text(op.get('summary', ''))}</summary>"
     ]
     if op.get("description"):
-        parts.append(f"<p>{escape(op['description'])}</p>")
+        parts.append(f"<p>{_text(op['description'])}</p>")
     parts.append(f"<p class=muted>Who may call it: {escape(_who(op.get('security', [])))}</p>")
     params = op.get("parameters", [])
     if params:
         rows = "".join(
             f"<tr><td><code>{escape(p['name'])}</code></td><td>{escape(p['in'])}</td>"
             f"<td><code>{escape(_type_of(spec, p.get('schema', {})))}</code></td>"
-            f"<td>{escape(p.get('description', ''))}</td></tr>"
+            f"<td>{_text(p.get('description', ''))}</td></tr>"
             for p in params
         )
         parts.append(
@@ -148,7 +171,7 @@ def _operation(spec: dict[str, Any], method: str, path: str, op: dict[str, Any])
         shape = ", ".join(f"{escape(ct)}: {escape(_type_of(spec, c.get('schema', {})))}" for ct, c in content.items())
         headers = ", ".join(resp.get("headers", {}))
         rows += (
-            f"<tr><td>{escape(status)}</td><td>{escape(resp.get('description', ''))}</td>"
+            f"<tr><td>{escape(status)}</td><td>{_text(resp.get('description', ''))}</td>"
             f"<td><code>{shape}</code></td><td>{escape(headers)}</td></tr>"
         )
     parts.append(
@@ -163,12 +186,20 @@ def render(spec: dict[str, Any]) -> str:
     groups: dict[str, list[str]] = {}
     for path, methods in spec["paths"].items():
         for method, op in methods.items():
-            tag = (op.get("tags") or ["other"])[0]
+            # aiohttp's static file route carries no operation of ours: the UI's script and styles.
+            fallback = "moderator UI" if path.startswith("/static/") else "other"
+            tag = (op.get("tags") or [fallback])[0]
             groups.setdefault(tag, []).append(_operation(spec, method, path, op))
+    known = {str(t["name"]): str(t.get("description", "")) for t in spec.get("tags", []) if "name" in t}
+    about = {**TAGS, **known}
+    order = [t for t in about if t in groups] + sorted(t for t in groups if t not in about)
+    anchor = {tag: "tag-" + re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-") for tag in order}
     sections = "".join(
-        f"<h2 id=tag-{escape(tag)}>{escape(tag)}</h2>{''.join(ops)}" for tag, ops in sorted(groups.items())
+        f"<section aria-labelledby={anchor[tag]}><h2 id={anchor[tag]}>{escape(tag)}</h2>"
+        f"<p class=about>{_text(about.get(tag, ''))}</p>{''.join(groups[tag])}</section>"
+        for tag in order
     )
-    nav = "".join(f"<a href='#tag-{escape(t)}'>{escape(t)}</a>" for t in sorted(groups))
+    nav = "".join(f"<a href='#{anchor[t]}'>{escape(t)}</a>" for t in order)
     schemas = "".join(
         f"<details class=op id=schema-{escape(name)}><summary><code>{escape(name)}</code></summary>"
         f"{_schema_table(spec, schema)}</details>"
@@ -180,7 +211,7 @@ def render(spec: dict[str, Any]) -> str:
         "<meta name=viewport content='width=device-width,initial-scale=1'>"
         f"<title>{escape(info['title'])} API</title><style>{CSS}</style></head><body>"
         f"<h1>{escape(info['title'])} API <small class=muted>v{escape(info['version'])}</small></h1>"
-        f"<p>{escape(info.get('description', ''))}</p>"
+        f"<p>{_text(info.get('description', ''))}</p>"
         "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a> (OpenAPI 3.1).</p>"
         f"<nav>{nav}<a href='#schemas'>schemas</a></nav>{sections}<h2 id=schemas>schemas</h2>{schemas}"
         "</body></html>"

@@ -166,13 +166,16 @@ async def login(request: web.Request) -> web.Response:
         sessions.check_login_token(request, form.csrf_token)
     except sessions.CsrfFailed:
         return _login_page(request, words["login_expired"], name, status=403)
+    # Attempts are counted per client address (a /64 for IPv6) and, for passwords, per account:
+    # guessing is throttled both ways, yet one address cannot lock every moderator out. Tokens
+    # carry 256 random bits and name no account before they match, so they are counted per
+    # address only, and wrong passwords sent for a name never block that moderator's token.
+    buckets = [("login", request[appkeys.CLIENT])]
+    if not secret.startswith(moderators.TOKEN_PREFIX):
+        buckets.append(("login-name", name or "-"))
     try:
-        await ratelimit.hit(
-            redis, scripts, keys, "login", request[appkeys.CLIENT], settings.login_limit, settings.login_window
-        )
-        await ratelimit.hit(
-            redis, scripts, keys, "login-name", name or "-", settings.login_limit, settings.login_window
-        )
+        for bucket, subject in buckets:
+            await ratelimit.hit(redis, scripts, keys, bucket, subject, settings.login_limit, settings.login_window)
     except errors.RateLimited as exc:
         response = _login_page(request, words["login_limited"].format(s=exc.retry_after), name, status=429)
         response.headers["Retry-After"] = str(exc.retry_after)
@@ -210,13 +213,17 @@ async def login(request: web.Request) -> web.Response:
     },
 )
 async def logout(request: web.Request) -> web.Response:
-    """End the session (CSRF-checked, so another site cannot log a moderator out)."""
+    """End the session (CSRF-checked, so another site cannot log a moderator out).
+
+    Without a session there is nothing to end: a cross-site form post arrives without the
+    SameSite=Strict cookie, and must not be answered with a cookie deletion either."""
     session = await sessions.current(request)
     response = _see_other("/moderate")
-    if session is not None:
-        form = await _form(request, LogoutForm)
-        sessions.check_csrf(session, form.csrf_token or request.headers.get(sessions.CSRF_HEADER))
-        await sessions.destroy(request.app[appkeys.REDIS], request.app[appkeys.KEYS], session)
+    if session is None:
+        return response
+    form = await _form(request, LogoutForm)
+    sessions.check_csrf(session, form.csrf_token or request.headers.get(sessions.CSRF_HEADER))
+    await sessions.destroy(request.app[appkeys.REDIS], request.app[appkeys.KEYS], session)
     sessions.clear_cookie(response, request)
     return response
 

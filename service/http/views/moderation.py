@@ -253,7 +253,7 @@ async def add_ban(request: web.Request) -> web.Response:
         value = bans.normalise_client(source) if kind is bans.BanKind.CLIENT else bans.phone_hash(secret, source)
     else:
         assert body.value is not None  # BanRequest holds one or the other
-        value = bans.resolve_value(kind, body.value, secret)
+        value = bans.resolve_value(kind, body.value, secret, request.app[appkeys.SETTINGS].phone_region)
     ban = await bans.add(redis, keys, kind, value, body.ttl_seconds, mod.name, body.reason)
     return web.json_response(ban.public(), status=201)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import os
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from service import errors
 from service.http import appkeys, openapi
 
 routes = web.RouteTableDef()
@@ -68,9 +70,17 @@ async def readyz(request: web.Request) -> web.Response:
 @openapi.operation(
     summary="Prometheus metrics",
     tags=("ops",),
-    responses={200: openapi.Response("The text exposition format", {"type": "string"}, content_type="text/plain")},
+    responses={
+        200: openapi.Response("The text exposition format", {"type": "string"}, content_type="text/plain"),
+        401: openapi.Response("DUYET_METRICS_TOKEN is set and the bearer token is missing or wrong", openapi.ERROR),
+    },
 )
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus metrics."""
+    """Prometheus metrics; behind DUYET_METRICS_TOKEN (a bearer token) when it is set."""
+    token = request.app[appkeys.SETTINGS].metrics_token
+    if token is not None:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise errors.Unauthorized("a bearer token is required for /metrics")
     data = request.app[appkeys.METRICS].render()
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})

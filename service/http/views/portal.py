@@ -14,7 +14,9 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -23,7 +25,7 @@ from service import errors
 from service.comments import messages
 from service.comments import submission as comments
 from service.comments.validation import Rules, check_article_id
-from service.http import appkeys, bodies, openapi, presentation
+from service.http import appkeys, bodies, drafts, openapi, presentation
 from service.http.ui import STATIC_DIR, setup_templates
 from service.review import reading
 from service.settings import Settings
@@ -50,6 +52,8 @@ FIELD_CODES: dict[str, tuple[str, ...]] = {
     "captcha_answer": ("required", "too_long", "captcha_invalid", "captcha_expired"),
 }
 REQUEST_CODES = ("validation_failed", "forbidden", "model_not_ready", "captcha_unavailable")
+# The portal's readers and its article dates are in Vietnam; the widget shows the same clock.
+PORTAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,9 @@ def widget_config(settings: Settings) -> dict[str, Any]:
         for field, codes in FIELD_CODES.items():
             words[field] = {code: field_message(field, code, lang, rules) for code in codes}
         catalogue[lang] = words
-    return {"rules": limits(rules), "messages": catalogue}
+    # The captcha's drawn size: the widget shows it at that size, never scaled.
+    captcha = (settings.captcha_width, settings.captcha_height)
+    return {"rules": limits(rules), "captcha": captcha, "messages": catalogue}
 
 
 def build_widget(settings: Settings) -> WidgetAsset:
@@ -175,13 +181,36 @@ PENDING = {
     "vi": "Cảm ơn bạn! Bình luận đã được gửi và đang chờ kiểm duyệt.",
     "en": "Thank you! Your comment was received and awaits moderation.",
 }
+LENGTH_HINT = {"vi": "{min}–{max} ký tự", "en": "{min}–{max} characters"}
+PHONE_HINT = {"vi": "Không bắt buộc; không hiển thị công khai.", "en": "Optional; never shown publicly."}
 FAILED = {
     "vi": "Không gửi được bình luận, vui lòng thử lại.",
     "en": "The comment could not be sent, please try again.",
 }
 
 
-async def _captcha_for_form(request: web.Request, article_id: str) -> dict[str, str] | None:
+def shown_time(iso: str | None) -> str:
+    """`2026-12-03T06:58:30.911Z` as a reader in Vietnam reads it (`13:58 03/12/2026`), as the widget shows it."""
+    if not iso:
+        return ""
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        return ""
+    return moment.astimezone(PORTAL_TIME).strftime("%H:%M %d/%m/%Y")
+
+
+def hint(field: str, lang: str, rules: Rules) -> str:
+    """The line under a field, as the widget words it: its length, or that the phone is optional."""
+    if field == "phone":
+        return PHONE_HINT[lang]
+    low, high = limits(rules)[field]
+    return LENGTH_HINT[lang].format(min=low, max=high)
+
+
+async def _captcha_for_form(request: web.Request, article_id: str) -> dict[str, Any] | None:
     """A captcha for the no-JS form, issued here (the page cannot ask for one without a script).
 
     None when this reader may not have one right now (rate limited): the page still renders."""
@@ -190,7 +219,12 @@ async def _captcha_for_form(request: web.Request, article_id: str) -> dict[str, 
         issued = await captchas.issue(request[appkeys.CLIENT], article_id)
     except errors.RateLimited:
         return None
-    return {"id": issued.id, "image_url": captchas.image_url(issued.id), "audio_url": captchas.audio_url(issued.id)}
+    return {
+        "id": issued.id,
+        "image_url": captchas.image_url(issued.id),
+        "audio_url": captchas.audio_url(issued.id),
+        "expires_in": issued.expires_in,
+    }
 
 
 @routes.get("/demo")
@@ -201,6 +235,7 @@ async def _captcha_for_form(request: web.Request, article_id: str) -> dict[str, 
         openapi.query_param("lang", {"enum": ["vi", "en"]}, "The page's language (default vi)"),
         openapi.query_param("cursor", bodies.schema_of(bodies.Cursor)),
         openapi.query_param("duyet", {"type": "string"}, "The outcome of a form post without JavaScript"),
+        openapi.query_param("draft", {"type": "string"}, "What the reader typed before a failed post (read once)"),
     ),
     responses={
         200: openapi.Response("The page", {"type": "string"}, content_type="text/html"),
@@ -220,16 +255,23 @@ async def demo(request: web.Request) -> web.Response:
     items, next_cursor = await reading.list_approved(
         app[appkeys.REDIS], app[appkeys.KEYS], article_id, DEMO_PAGE_SIZE, cursor
     )
+    comments_shown = [presentation.public_comment(item) for item in items]
+    for comment in comments_shown:
+        comment["shown_at"] = shown_time(comment.get("created_at"))
     context = {
         "article_id": article_id,
         "lang": lang,
         "rules": limits(rules),
+        "hints": {name: hint(name, lang, rules) for name in ("name", "phone", "title", "content")},
+        "draft": await drafts.take(app[appkeys.REDIS], app[appkeys.KEYS], request.query.get("draft")),
+        # The only captcha of this page view: the widget takes it over from the form (data-expires-in).
         "captcha": await _captcha_for_form(request, article_id),
         "form_token": comments.issue_form_token(settings.secret_bytes),
         "outcome": outcome_of(request.query, lang, rules),
-        "comments": [presentation.public_comment(item) for item in items],
+        "comments": comments_shown,
         "next_cursor": next_cursor,
         "test_code": settings.captcha_test_code,
+        "captcha_size": (settings.captcha_width, settings.captcha_height),
     }
     response = aiohttp_jinja2.render_template("demo.html", request, context)
     response.charset = "utf-8"

@@ -8,15 +8,17 @@
   const $ = (sel, root = document) => root.querySelector(sel);
 
   // ------------------------------------------------------------------ highlighting
-  // Terms come from the spam model's reasons; match them ignoring case and Vietnamese diacritics
-  // ("Khuyến mãi" matches "khuyen mai"), then map matches back to the original characters.
+  // Terms come from the spam model's reasons (words of the comment itself). Match them as whole
+  // words, ignoring case but not diacritics: in Vietnamese "chí", "chi" and "chỉ" are different
+  // words, and "CHÍ" is not a word of "CHÍNH CHỦ". Matches map back to the original characters.
+  const WORD = /[\p{L}\p{N}\p{M}]/u;
   function fold(text) {
     let out = "";
     const start = [];
     const end = [];
     let i = 0;
     for (const ch of text) {
-      const f = ch.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/đ/g, "d");
+      const f = ch.normalize("NFC").toLowerCase();
       for (let k = 0; k < f.length; k++) {
         start.push(i);
         end.push(i + ch.length);
@@ -27,18 +29,25 @@
     return { out, start, end };
   }
 
+  // True when `t` at `at` in `s` is not a piece of a longer word on either side.
+  function wholeWord(s, at, t) {
+    const before = at > 0 ? s[at - 1] : "";
+    const after = s[at + t.length] || "";
+    return !(WORD.test(t[0]) && WORD.test(before)) && !(WORD.test(t[t.length - 1]) && WORD.test(after));
+  }
+
   function matchRanges(text, terms) {
-    const folded = fold(text);
+    const folded = fold(text); // NFC already (fillHighlighted)
     const found = [];
     for (const term of terms) {
       if (typeof term !== "string") continue;
-      const t = fold(term.trim()).out;
+      const t = fold(term.trim().normalize("NFC")).out;
       if (t.length < 2) continue;
       let from = 0;
       let at;
       while ((at = folded.out.indexOf(t, from)) !== -1) {
-        found.push([folded.start[at], folded.end[at + t.length - 1]]);
-        from = at + t.length;
+        if (wholeWord(folded.out, at, t)) found.push([folded.start[at], folded.end[at + t.length - 1]]);
+        from = at + 1;
       }
     }
     found.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
@@ -53,7 +62,7 @@
 
   function fillHighlighted(el, text, terms) {
     el.textContent = "";
-    text = text == null ? "" : String(text);
+    text = text == null ? "" : String(text).normalize("NFC"); // as comments are stored (service/text.py)
     let pos = 0;
     for (const [a, b] of matchRanges(text, terms)) {
       if (a > pos) el.append(document.createTextNode(text.slice(pos, a)));

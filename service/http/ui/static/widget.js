@@ -14,6 +14,7 @@
   // The server replaces this with the rules and messages of its own settings (service/views/portal.py).
   const CONFIG = /*duyet:config*/ {
     rules: { name: [2, 80], title: [3, 150], content: [5, 5000], captcha_answer: [1, 32], phone: [0, 32] },
+    captcha: [220, 80],
     messages: { vi: {}, en: {} },
   } /*duyet:end*/;
 
@@ -61,12 +62,13 @@ textarea{resize:vertical;min-height:6em}
 :focus-visible{outline:2px solid var(--duyet-focus,#1a5fb4);outline-offset:2px}
 .hint,.note{font-size:.85em;color:var(--duyet-muted,#666);margin:.15em 0 0}.error{color:var(--e);font-size:.9em;margin:.2em 0 0;font-weight:600}
 .captcha{display:flex;flex-wrap:wrap;gap:.5em;align-items:center}.captcha input{width:9em}
-.captcha img{height:var(--duyet-captcha-height,50px);width:auto;border:1px solid var(--b);border-radius:var(--r);background:#fff}
+.captcha img{height:var(--duyet-captcha-height,auto);width:auto;max-width:100%;border:1px solid var(--b);border-radius:var(--r);background:#fff}
 .link{background:none;border:0;padding:0;font:inherit;color:var(--duyet-link-color,#0b57a4);text-decoration:underline;cursor:pointer}
 .submit{font:inherit;font-weight:600;padding:.45em 1.3em;border:0;border-radius:var(--r);background:var(--a);color:var(--duyet-accent-text,#fff);cursor:pointer}
 .submit[disabled]{opacity:.6;cursor:progress}
 .alert,.status{margin:.6em 0;padding:.5em .75em;border-radius:var(--r)}
 .alert:empty,.status:empty{display:none}
+.settled{visibility:hidden}
 .alert{background:var(--duyet-error-bg,#fdecea);color:var(--e);border:1px solid var(--e)}
 .status{background:var(--duyet-success-bg,#e8f5e9);color:var(--duyet-success,#1b5e20);border:1px solid currentColor}
 .hp{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}
@@ -91,9 +93,19 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
   const tidy = (v) => v.normalize("NFC").replace(/[ \t\u00a0]+/g, " ").trim();
   const count = (v) => [...v].length;
   const two = (n) => String(n).padStart(2, "0");
+  // Vietnam time, as the portal's own article dates and the page without JavaScript show it
+  // (service/http/views/portal.py), wherever the reader's computer thinks it is.
+  let clock = null;
+  try {
+    clock = new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Ho_Chi_Minh", hourCycle: "h23", year: "numeric",
+      month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  } catch (e) { /* a browser without time zone data: the reader's own clock */ }
   const when = (iso) => {
     const d = new Date(iso);
-    return isNaN(d) ? "" : `${two(d.getHours())}:${two(d.getMinutes())} ${two(d.getDate())}/${two(d.getMonth() + 1)}/${d.getFullYear()}`;
+    if (isNaN(d)) return "";
+    if (!clock) return `${two(d.getHours())}:${two(d.getMinutes())} ${two(d.getDate())}/${two(d.getMonth() + 1)}/${d.getFullYear()}`;
+    const p = Object.fromEntries(clock.formatToParts(d).map((x) => [x.type, x.value]));
+    return `${p.hour}:${p.minute} ${p.day}/${p.month}/${p.year}`;
   };
   const randomKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -118,7 +130,7 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
       }
       root.append(this.build());
       this.showOutcome(new URLSearchParams(location.search));
-      this.newCaptcha();
+      if (!this.adoptCaptcha()) this.newCaptcha();
       this.newToken();
       this.loadComments(false);
     }
@@ -136,7 +148,9 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
         this.inputs[name] = input;
         return this.row(name, input, h("p", { class: "hint", id: `h-${name}` }, hint), required);
       });
-      this.img = h("img", { alt: t.image, part: "captcha-image" });
+      // Shown at the size it is drawn (sharp, nothing squeezed), its box reserved before it loads.
+      const [cw, ch] = CONFIG.captcha || [220, 80];
+      this.img = h("img", { alt: t.image, part: "captcha-image", width: String(cw), height: String(ch) });
       this.audio = null;
       this.listenBtn = h("button", { type: "button", class: "link", "aria-pressed": "false", click: () => this.listen() }, t.listen);
       const answer = h("input", { id: "f-captcha_answer", name: "captcha_answer", required: true, "aria-required": "true",
@@ -177,6 +191,7 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
       if (!input || !err) return false;
       err.textContent = message;
       err.hidden = false;
+      err.classList.remove("settled");
       input.setAttribute("aria-invalid", "true");
       input.setAttribute("aria-describedby", `h-${input.name} ${err.id}`);
       return true;
@@ -186,8 +201,22 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
       const input = this.inputs[field];
       this.errors[field].hidden = true;
       this.errors[field].textContent = "";
+      this.errors[field].classList.remove("settled");
       input.removeAttribute("aria-invalid");
       input.setAttribute("aria-describedby", `h-${field}`);
+    }
+
+    // A field corrected between two submits: its error goes out of sight (and out of the
+    // accessibility tree) but keeps its space until the next submit. Leaving the field is often
+    // the press on "Gửi bình luận" itself: if the form shrank then, the button would move away
+    // from under the pointer and the reader's click would be lost.
+    settleError(field) {
+      const input = this.inputs[field];
+      this.errors[field].classList.add("settled");
+      input.removeAttribute("aria-invalid");
+      input.setAttribute("aria-describedby", `h-${field}`);
+      const left = Object.values(this.inputs).some((i) => i.hasAttribute("aria-invalid"));
+      if (!left && this.summaryOfFields) this.alert.classList.add("settled"); // every field is fine now
     }
 
     // [{field, code, message}] beside their fields; the summary is announced, focus goes to the first.
@@ -199,6 +228,8 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
         else other.push(e.message);
       }
       this.alert.textContent = [summary || this.t.invalid, ...other].join(" ");
+      this.alert.classList.remove("settled");
+      this.summaryOfFields = first !== null && other.length === 0; // it only speaks of fields
       if (first) first.focus();
     }
 
@@ -223,7 +254,7 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
       if (!this.inputs[name].hasAttribute("aria-invalid")) return;
       const code = this.rule(name); // re-check only a field already marked, so typing is never nagged
       if (code) this.setError(name, this.message(name, code));
-      else this.clearError(name);
+      else this.settleError(name);
     }
 
     // ------------------------------------------------------------------ server calls
@@ -236,6 +267,23 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
     }
 
     captchaExpired() { return !this.captchaId || Date.now() > this.captchaExpires; }
+
+    // The page's form for readers without JavaScript may come with a captcha issued with the page
+    // (<input name="captcha_id" data-expires-in data-image-url data-audio-url>): show that one
+    // rather than issue a second captcha for the same page view.
+    adoptCaptcha() {
+      const given = this.querySelector("input[name=captcha_id][data-expires-in][data-image-url]");
+      const seconds = given ? parseInt(given.dataset.expiresIn, 10) : NaN;
+      if (!given || !given.value || !(seconds > 10)) return false;
+      const loaded = Date.now() - performance.now(); // when the page (and so the captcha) was fetched
+      this.captchaId = given.value;
+      this.captchaExpires = loaded + (seconds - 5) * 1000;
+      if (this.captchaExpired()) { this.captchaId = null; return false; }
+      this.audioUrl = new URL(given.dataset.audioUrl || "", location.href).href;
+      this.img.src = new URL(given.dataset.imageUrl, location.href).href;
+      this.img.dataset.captchaId = this.captchaId;
+      return true;
+    }
 
     async newCaptcha(asked) {
       this.stopAudio();
@@ -287,6 +335,7 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
       event.preventDefault();
       if (this.busy) return;
       this.alert.textContent = "";
+      this.alert.classList.remove("settled");
       this.status.textContent = "";
       const problems = [];
       for (const name of Object.keys(this.inputs)) {
@@ -314,7 +363,7 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
         const errors = body.errors || [];
         const message = (body.error && body.error.message) || this.t.failed;
         if (errors.length) this.showErrors(errors, message);
-        else { this.alert.textContent = message; }
+        else { this.alert.textContent = message; this.summaryOfFields = false; }
         // A captcha is single use: after a wrong answer, or anything past the field checks, show a new one.
         if (res.status !== 422 || errors.some((e) => e.field.startsWith("captcha"))) {
           this.inputs.captcha_answer.value = "";
@@ -381,7 +430,7 @@ h4{margin:.2em 0;font-size:1em}.text{margin:.2em 0 0;white-space:pre-line;overfl
   // Shown once by the widgets just upgraded; drop it so a reload does not show it again.
   const q = new URLSearchParams(location.search);
   if (q.has("duyet")) {
-    for (const k of ["duyet", "fields", "codes", "code"]) q.delete(k);
+    for (const k of ["duyet", "fields", "codes", "code", "draft"]) q.delete(k);
     const rest = q.toString();
     history.replaceState(history.state, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
   }
