@@ -378,3 +378,14 @@ async def test_usable_on_a_tablet_and_in_english(env: Env) -> None:
     await page.keyboard.press("Tab")
     assert await page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
     assert env.csp_errors == []
+
+
+async def test_an_access_token_alone_logs_in(env: Env) -> None:
+    """As the README says: the log-in form takes an access token without a name."""
+    _, token = await moderators.add(env.redis, K, "minh", moderators.Role.MODERATOR)
+    page = await env.new_page()
+    await page.goto(env.url("/moderate"))
+    await page.get_by_label("Mật khẩu hoặc mã truy cập").fill(token)
+    await page.get_by_role("button", name="Đăng nhập").click()
+    await expect(page.get_by_test_id("who")).to_have_text("minh", timeout=WAIT)
+

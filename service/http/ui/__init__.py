@@ -22,6 +22,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "title": ("Duyệt bình luận", "Comment review"),
     "login_title": ("Đăng nhập kiểm duyệt", "Moderator log-in"),
     "login_name": ("Tên đăng nhập", "User name"),
+    "login_name_hint": ("Không cần khi đăng nhập bằng mã truy cập.", "Not needed with an access token."),
     "login_secret": ("Mật khẩu hoặc mã truy cập", "Password or access token"),
     "login_submit": ("Đăng nhập", "Log in"),
     "login_failed": ("Tên đăng nhập hoặc mật khẩu không đúng.", "Wrong user name or password."),
