@@ -98,8 +98,12 @@ class Settings(BaseSettings):
         0.2, ge=0.05, le=0.5, description="share of the labels new to the current model held out, 0.05-0.5"
     )
     retrain_fpr: float = Field(0.01, gt=0, lt=0.5, description="false-positive rate spam recall is judged at")
-    retrain_margin_f1: float = Field(0.0, ge=0, le=0.2, description="macro-F1 a challenger may lose, 0-0.2")
-    retrain_margin_recall: float = Field(0.0, ge=0, le=0.2, description="spam recall a challenger may lose, 0-0.2")
+    # Read but unused since the gate judges ROC-AUC on real decisions: kept so configurations that
+    # set it still start.
+    retrain_margin_f1: float = Field(0.0, ge=0, le=0.2, description="unused (the gate judges ROC-AUC), 0-0.2")
+    retrain_margin_recall: float = Field(
+        0.05, ge=0, le=0.2, description="spam recall at the policy's FPR a challenger may lose (its lower bound), 0-0.2"
+    )
     retrain_every_labels: int = Field(0, ge=0, description="retrain after this many new labels (0: never)")
     retrain_check_seconds: float = Field(60.0, gt=0, le=86400, description="seconds between label-count checks")
 

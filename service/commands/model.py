@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,25 @@ from service.spam.registry import (
 )
 from service.store.keys import Keys
 
+# Audit fields shown in their own columns; any other field follows as key=value.
+_AUDIT_COLUMNS = ("id", "at", "event", "version", "by")
+
 
 # --------------------------------------------------------------------------- CLI
 def _summary(c: dict[str, Any]) -> str:
     test = (c.get("retraining") or {}).get("challenger") or (c.get("metrics") or {}).get("test") or {}
     f1 = test.get("macro_f1")
     return f"{c.get('version')}  created {c.get('created', '?')}" + (f"  macro-F1 {f1:.4f}" if f1 is not None else "")
+
+
+def _audit_line(row: dict[str, str]) -> str:
+    """One audit entry for a person: local time, event, version, who, then the rest."""
+    at = row.get("at", "")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(at) / 1000)) if at.isdigit() else at or "?"
+    extra = "  ".join(f"{k}={v}" for k, v in row.items() if k not in _AUDIT_COLUMNS and v)
+    return f"{when}  {row.get('event', '?'):<18} {row.get('version') or '-':<24} by {row.get('by') or '?'}" + (
+        f"  {extra}" if extra else ""
+    )
 
 
 def add_model_parser(sub: Any) -> None:
@@ -51,7 +65,8 @@ def add_model_parser(sub: Any) -> None:
     shadow_p.add_argument("--off", action="store_true")
     register_p = actions.add_parser("register", help="store an artifact (and its card) in the registry")
     register_p.add_argument("artifact", type=Path)
-    actions.add_parser("audit", help="the newest registry events")
+    audit_p = actions.add_parser("audit", help="the newest registry events (local time)")
+    audit_p.add_argument("--json", action="store_true", help="one JSON object per line (epoch ms), for machines")
     for p in (parser, *actions.choices.values()):
         p.set_defaults(func=cmd_model)
 
@@ -117,7 +132,10 @@ async def _run(redis: Redis, args: argparse.Namespace, keys: Keys, who: str) -> 
         print(f"registered {c['version']}")
         return 0
     if action == "audit":
-        for row in await audit_log(redis, keys):
-            print(json.dumps(row, ensure_ascii=False))
+        rows = await audit_log(redis, keys)
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False) if args.json else _audit_line(row))
+        if not rows and not args.json:
+            print("no registry events yet")
         return 0
     raise AssertionError(action)

@@ -10,7 +10,6 @@ from typing import Any
 from redis.asyncio import Redis
 
 from service.learning.corpus import DEFAULT_CORPUS
-from service.learning.retraining import retrain
 from service.store.keys import Keys
 
 
@@ -39,6 +38,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     import sys
 
     from service.commands.common import run_with_redis, settings_from_args
+    from service.learning.retraining import retrain  # scikit-learn: only when this command runs
 
     settings = settings_from_args(args)
     keys = Keys(settings.key_prefix, settings.partitions)

@@ -30,7 +30,7 @@ from scipy.stats import rankdata
 from service.learning.training import metrics
 from service.settings import Settings
 
-# The margins and minimums (DUYET_RETRAIN_MARGIN_RECALL overrides MARGIN_RECALL when set above 0).
+# The margins and minimums (DUYET_RETRAIN_MARGIN_RECALL sets the recall margin; its default is this).
 MARGIN_AUC = 0.02
 MARGIN_RECALL = 0.05
 GUARD_AUC = 0.02
@@ -68,7 +68,7 @@ class Policy:
     def from_settings(cls, s: Settings) -> Policy:
         return cls(
             fpr=s.retrain_fpr,
-            margin_recall=s.retrain_margin_recall or MARGIN_RECALL,
+            margin_recall=s.retrain_margin_recall,
             holdout_share=s.retrain_holdout_share,
         )
 

@@ -20,15 +20,17 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from service import errors
 from service.spam.artifact import card_path
-from service.spam.model import SpamModel
 from service.store.keys import Keys
+
+if TYPE_CHECKING:  # loading a model imports scikit-learn: the `duyet model` command does not need it
+    from service.spam.model import SpamModel
 
 ARTIFACT_NAME = "spam-model.skops"
 
@@ -195,6 +197,8 @@ def _write(target: Path, blob: bytes, card_json: str) -> None:
 async def load(redis: Redis, keys: Keys, version: str, cache_dir: Path) -> SpamModel:
     """A verified model of `version`, loaded in a thread (the event loop keeps serving)."""
     path = await fetch(redis, keys, version, cache_dir)
+    from service.spam.model import SpamModel
+
     return await asyncio.to_thread(SpamModel.load, path)
 
 
