@@ -103,8 +103,9 @@ def run_youtube(split: str) -> list[dict[str, object]]:
     return out
 
 
-def run_sms() -> dict[str, object]:
-    data = read_labelled(
+def read_sms() -> Labelled:
+    """The SMS Spam Collection, repeated texts dropped."""
+    return read_labelled(
         DATA / "sms-spam-collection" / "SMSSpamCollection",
         fmt="tsv",
         no_header=True,
@@ -112,6 +113,10 @@ def run_sms() -> dict[str, object]:
         text_col="1",
         dedupe=True,
     )
+
+
+def run_sms() -> dict[str, object]:
+    data = read_sms()
     proba = np.zeros(len(data))
     spam_t = np.zeros(len(data))
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -110,5 +111,9 @@ def test_model_cli(
     assert f"shadow mode: {version}" in run("shadow", version)
     assert "shadow mode off" in run("shadow", "--off")
     assert "rolled back to the shipped file" in run("rollback")
-    events = [json.loads(line)["event"] for line in run("audit").splitlines()]
+    events = [json.loads(line)["event"] for line in run("audit", "--json").splitlines()]
     assert events == ["rolled_back", "shadow", "shadow", "promoted", "registered"]
+    readable = run("audit").splitlines()  # for a person: local time, event, version, who
+    assert len(readable) == 5 and readable[0].split()[2] == "rolled_back"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", " ".join(readable[-1].split()[:2]))
+    assert "registered" in readable[-1] and version in readable[-1] and "by cli:" in readable[-1]

@@ -191,6 +191,87 @@ def test_untrusted_types_are_refused_before_loading(artifact: Path, tmp_path: Pa
     assert "system" in error
 
 
+def resign(target: Path, blob: bytes) -> None:
+    """Write `blob` as the artifact and vouch for it in its card (as a retraining would)."""
+    target.write_bytes(blob)
+    card = json.loads(card_path(target).read_text(encoding="utf-8"))
+    card["artifact_sha256"] = hashlib.sha256(blob).hexdigest()
+    card_path(target).write_text(json.dumps(card), encoding="utf-8")
+
+
+def test_an_untrusted_type_inside_the_real_pipeline_is_refused(artifact: Path, tmp_path: Path) -> None:
+    """Our own pipeline with a function (os.system) slipped into its features, card re-signed:
+    the single trusted load refuses the whole file (no separate audit pass is needed)."""
+    import skops.io as sio
+
+    from service.spam.artifact import read_artifact
+
+    fitted, _, _ = read_artifact(artifact)
+    fitted.calibrated_classifiers_[0].estimator.named_steps["features"].hook = os.system
+    target = copy_model(artifact, tmp_path)
+    resign(target, sio.dumps(fitted))
+    model, error = load_model_safely(target)
+    assert model is None and error is not None and "outside the trusted list" in error
+    assert "system" in error
+
+
+def test_vocabularies_are_stored_as_arrays_and_come_back_whole(artifact: Path, model: SpamModel) -> None:
+    """The artifact holds each vocabulary as arrays, not a dict skops would walk term by term on
+    every load (seconds for the shipped model); loading rebuilds the same vocabularies, names
+    and numbers, odd characters included, and writing leaves the fitted object as it was."""
+    import numpy as np
+    import skops.io as sio
+
+    from service.spam.artifact import TRUSTED
+    from service.spam.features import CommentFeatures, records
+
+    with zipfile.ZipFile(artifact) as z:
+        schema = z.read("schema.json").decode("utf-8")
+    assert '"vocabulary_"' not in schema and '"feature_names_"' not in schema
+    assert schema.count('"__loader__"') < 1_000  # ~130,000 with the dicts for this corpus
+    for vec in (model._features.char_, model._features.word_, model._features.name_):
+        assert sorted(vec.vocabulary_.values()) == list(range(len(vec.vocabulary_))) != []
+
+    rows = [*load_corpus(CORPUS).rows[::40], *ODD, ("x\x00", "", "tail NUL\x00 and 𝐀\x00", False)]
+    fitted = CommentFeatures().fit(records(rows))
+    fitted.tfidf()
+    expected = fitted.transform(records(rows))
+    again = sio.loads(sio.dumps(fitted), trusted=list(TRUSTED))
+    for attr in ("char_", "word_", "name_"):
+        assert getattr(again, attr).vocabulary_ == getattr(fitted, attr).vocabulary_
+    assert any(t.endswith("\x00") for t in again.char_.vocabulary_)  # numpy's str arrays would lose these
+    assert again.feature_names_.dtype == object
+    assert again.feature_names_.tolist() == fitted.feature_names_.tolist()
+    assert (again.transform(records(rows)) != expected).nnz == 0
+    assert "vocabulary_" in vars(fitted.char_) and "feature_names_" in vars(fitted)
+    assert fitted._transform is not None
+    assert np.array_equal(again.char_index_[0], fitted.char_index_[0])
+
+
+def test_an_artifact_with_the_vocabularies_as_dicts_still_loads(
+    artifact: Path, model: SpamModel, tmp_path: Path
+) -> None:
+    """Artifacts written before the vocabularies were packed (older registry versions) hold
+    them as dicts and the feature names as a list: they still load, and score as the packed one."""
+    import skops.io as sio
+
+    from service.spam.artifact import read_artifact
+
+    fitted, _, _ = read_artifact(artifact)
+    features = fitted.calibrated_classifiers_[0].estimator.named_steps["features"]
+    # What the writer used to store: the plain attributes, dicts and all.
+    old_state = {k: v for k, v in vars(features).items() if k != "_transform"}
+    features.__getstate__ = lambda: old_state
+    target = copy_model(artifact, tmp_path)
+    resign(target, sio.dumps(fitted))
+    with zipfile.ZipFile(target) as z:
+        assert '"vocabulary_"' in z.read("schema.json").decode("utf-8")
+    legacy = SpamModel.load(target)
+    rows = _sample_rows()
+    assert legacy.probabilities(rows).tolist() == model.probabilities(rows).tolist()
+    assert legacy._names == model._names
+
+
 def test_wrong_kind_of_object_is_refused(artifact: Path, tmp_path: Path) -> None:
     """A trusted but wrong object (a bare LinearSVC) is refused as not a duyet pipeline."""
     import numpy as np
