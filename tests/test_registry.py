@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from service.spam import registry
-from service.spam.artifact import card_path
+from service.spam.card import card_path
 from service.store.keys import Keys
 from tests.model_helpers import tiny_models
 

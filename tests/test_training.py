@@ -12,7 +12,7 @@ import pytest
 from service.commands.main import main as duyet_main
 from service.learning import training
 from service.learning.corpus import Labelled, make_record, read_labelled
-from service.spam.artifact import card_path
+from service.spam.card import card_path
 from service.spam.features import CommentFeatures, records
 from service.spam.model import SpamModel
 from service.spam.text_signals import fold, signals

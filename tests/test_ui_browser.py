@@ -388,4 +388,3 @@ async def test_an_access_token_alone_logs_in(env: Env) -> None:
     await page.get_by_label("Mật khẩu hoặc mã truy cập").fill(token)
     await page.get_by_role("button", name="Đăng nhập").click()
     await expect(page.get_by_test_id("who")).to_have_text("minh", timeout=WAIT)
-

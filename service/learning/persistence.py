@@ -95,7 +95,8 @@ def save(
     """Write the artifact (skops, canonical bytes) and its card next to it; return the card."""
     import skops.io as sio
 
-    from service.spam.artifact import TRUSTED, card_path
+    from service.spam.artifact import TRUSTED
+    from service.spam.card import card_path
 
     blob = _canonical_zip(sio.dumps(fitted.model))
     untrusted = sio.get_untrusted_types(data=blob)

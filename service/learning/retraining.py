@@ -404,7 +404,7 @@ async def retrain(
 
 def _card_of(artifact: Path | None) -> dict[str, Any] | None:
     """The card beside an artifact, or None (unreadable cards are the loader's business, not ours)."""
-    from service.spam.artifact import ModelLoadError, read_card
+    from service.spam.card import ModelLoadError, read_card
 
     if artifact is None:
         return None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from service.spam.card import ModelLoadError, card_path, read_card, thresholds
 from service.spam.features import TRUSTED_TYPES, alias_legacy_module
 
 # Every type the artifact may hold beyond skops' built-in safe set, one by one. A file naming
@@ -23,38 +23,6 @@ TRUSTED: tuple[str, ...] = (
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.model_selection._split.StratifiedKFold",
 )
-
-
-class ModelLoadError(Exception):
-    """The artifact is missing, corrupt, tampered with, or holds types we do not trust."""
-
-
-def card_path(artifact: Path) -> Path:
-    """The model card lives beside the artifact: `spam-model.skops` -> `spam-model.card.json`."""
-    return artifact.with_suffix(".card.json")
-
-
-def read_card(path: Path) -> dict[str, Any]:
-    card_file = card_path(path)
-    try:
-        card = json.loads(card_file.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"model card {card_file} is missing; refusing an artifact nobody vouched for") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"model card {card_file} is unreadable: {exc}") from exc
-    if not isinstance(card, dict):
-        raise ModelLoadError(f"model card {card_file} is not a JSON object")
-    return card
-
-
-def thresholds(card: dict[str, Any], where: Path) -> dict[str, float]:
-    try:
-        t = {"suspect": float(card["thresholds"]["suspect"]), "spam": float(card["thresholds"]["spam"])}
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelLoadError(f"model card {card_path(where)} has no valid thresholds: {exc!r}") from exc
-    if not 0.0 <= t["suspect"] <= t["spam"] <= 1.0:
-        raise ModelLoadError(f"model card {card_path(where)}: expected 0 <= suspect <= spam <= 1, got {t}")
-    return t
 
 
 def read_artifact(path: Path) -> tuple[Any, dict[str, Any], dict[str, float]]:

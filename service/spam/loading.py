@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from service.spam.artifact import ModelLoadError
+from service.spam.card import ModelLoadError
 from service.spam.model import SpamModel
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from service.spam.artifact import ModelLoadError, read_artifact
+from service.spam.artifact import read_artifact
+from service.spam.card import ModelLoadError
 from service.spam.features import CommentFeatures
 from service.spam.text_signals import SIGNALS, View, spans
 from service.spam.tfidf import MAX_ROWS

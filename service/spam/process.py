@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from service import tasks as background
-from service.spam.artifact import ModelLoadError
+from service.spam.card import ModelLoadError
 from service.spam.model import SpamInput, SpamModel, SpamScore
 
 # The models the scoring process has loaded, by version (the current one, a shadow, the one

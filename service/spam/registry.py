@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from service import errors
-from service.spam.artifact import card_path
+from service.spam.card import card_path
 from service.store.keys import Keys
 
 if TYPE_CHECKING:  # loading a model imports scikit-learn: the `duyet model` command does not need it

@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from service import tasks as background
 from service.spam import registry
-from service.spam.artifact import card_path
+from service.spam.card import card_path
 from service.spam.model import SpamModel
 from service.spam.scorer import SpamScorer
 from service.spam.shadow import ShadowingScorer
