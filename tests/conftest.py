@@ -91,6 +91,10 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
             # Score in a thread: a scoring process would load the model again (~5 s of CPU) for
             # every test app that sees a burst. tests/test_spam_model.py tests the process.
             "spam_score_process": False,
+            # The shared test server fsyncs every write on a disk other work shares: a stall over
+            # the service's 1 s default would fail an unrelated test (the client never retries).
+            # Tests of a stopped or hung store set their own server and bounds.
+            "redis_timeout": 5.0,
         }
         values.update(overrides)
         return resolve(load({}, **values))

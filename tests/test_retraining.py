@@ -282,6 +282,7 @@ async def test_stopping_the_schedule_mid_training_drops_it_and_its_worker(redis:
         assert ended, f"the training worker {proc.pid} is still running"
     assert await registry.audit_log(redis, keys) == []
     assert await redis.get(keys.labels_seen()) is None
+    assert list((settings.data_dir / "retrain").glob("challenger-*")) == []  # nothing left on disk
     for _ in range(100):  # the shielded release finishes on its own
         if await redis.get(keys.retrain_lock()) is None:
             break
@@ -315,3 +316,18 @@ def test_retrain_shows_its_stages_on_stderr(tmp_path: Path, capsys: pytest.Captu
     assert "retrain: train the challenger" in err and "retrain: done" in err and "<" in err  # tqdm's ETA
     retraining.challenge(dataset, None, tmp_path, policy, refit="never", progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_challenger_directories_a_killed_process_left_are_swept(tmp_path: Path) -> None:
+    """A challenger directory older than a day (its process was killed) goes; a fresh one stays."""
+    import os
+    import time
+
+    old, fresh = tmp_path / "challenger-old", tmp_path / "challenger-new"
+    for d in (old, fresh):
+        d.mkdir()
+        (d / "spam-model.skops").write_bytes(b"x")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    retraining._sweep_abandoned(tmp_path)
+    assert not old.exists() and fresh.exists()

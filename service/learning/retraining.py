@@ -27,6 +27,7 @@ import json
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -365,12 +366,20 @@ async def retrain(
     current = await current_artifact(redis, keys, settings)
     current_card = await asyncio.to_thread(_card_of, current)
     dataset = build_dataset(seed, examples, policy.holdout_share, seen_until(current_card), policy.min_real_per_class)
-    out_dir = Path(tempfile.mkdtemp(prefix="challenger-", dir=_ensure(settings.data_dir / "retrain")))
+    work_dir = _ensure(settings.data_dir / "retrain")
+    await asyncio.to_thread(_sweep_abandoned, work_dir)
+    out_dir = Path(tempfile.mkdtemp(prefix="challenger-", dir=work_dir))
     loop = asyncio.get_running_loop()
     refit = "never" if dry_run else "always" if force else "passed"
-    result = await loop.run_in_executor(
-        executor, challenge, dataset, current, out_dir, policy, report, refit, progress and executor is None
-    )
+    try:
+        result = await loop.run_in_executor(
+            executor, challenge, dataset, current, out_dir, policy, report, refit, progress and executor is None
+        )
+    except BaseException:
+        # A training that failed or was stopped leaves nothing behind (synchronous: a second
+        # cancellation must not interrupt it; the directory holds one artifact at most).
+        shutil.rmtree(out_dir, True)
+        raise
     promoted = False
     if not dry_run:
         card = await registry.put(redis, keys, result.artifact)
@@ -412,6 +421,14 @@ def _card_of(artifact: Path | None) -> dict[str, Any] | None:
         return read_card(artifact)
     except ModelLoadError:
         return None
+
+
+def _sweep_abandoned(work_dir: Path, older_than_s: float = 86400) -> None:
+    """Remove challenger directories a killed process left (a day old: none is still training)."""
+    cutoff = time.time() - older_than_s
+    for old in work_dir.glob("challenger-*"):
+        if old.is_dir() and old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, True)
 
 
 def _ensure(path: Path) -> Path:
