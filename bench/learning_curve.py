@@ -206,7 +206,9 @@ async def replay(rows: list[dict[str, Any]], url: str, data_dir: Path) -> list[d
             point["retrain_s"] = round(time.perf_counter() - t0, 1)
             current = await registry.current(redis, keys)
             if current is not None and (model is None or current != model.version):
-                model = await registry.load(redis, keys, current, registry.cache_dir_for(settings.data_dir))
+                model = await registry.load(
+                    redis, keys, current, registry.cache_dir_for(settings.data_dir), secret=settings.secret_bytes
+                )
             curve.append(point)
             print(json.dumps(point), flush=True)
     finally:

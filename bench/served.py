@@ -13,6 +13,8 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
+# The servers' secret: a bench that pre-issues captchas (test mode) seals them with it.
+SECRET = "bench-secret-" + "x" * 40
 
 
 def free_port() -> int:
@@ -22,9 +24,10 @@ def free_port() -> int:
 
 
 class Server:
-    """`duyet serve` against `redis_url`, with `env` (DUYET_* variables) on top of the bench defaults."""
+    """`duyet serve` against `redis_url`, with `env` (DUYET_* variables) on top of the bench defaults;
+    `cpus` (taskset's list, e.g. "0") pins it and every process it starts to those cores."""
 
-    def __init__(self, redis_url: str, data_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, redis_url: str, data_dir: Path, env: dict[str, str], cpus: str | None = None) -> None:
         self.port = free_port()
         full = {k: v for k, v in os.environ.items() if not k.startswith("DUYET_")}
         full.update(
@@ -32,13 +35,14 @@ class Server:
                 "REDIS_URL": redis_url,
                 "DUYET_PORT": str(self.port),
                 "DUYET_DATA_DIR": str(data_dir),
-                "DUYET_SECRET_KEY": "bench-secret-" + "x" * 40,
+                "DUYET_SECRET_KEY": SECRET,
                 "DUYET_LOG_LEVEL": "WARNING",
                 **env,
             }
         )
+        pin = ["taskset", "-c", cpus] if cpus else []  # taskset execs the server: the pid is the server's
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from service.commands.main import main; sys.exit(main(['serve']))"],
+            [*pin, sys.executable, "-c", "import sys; from service.commands.main import main; sys.exit(main(['serve']))"],
             cwd=ROOT,
             env=full,
             stdout=subprocess.DEVNULL,

@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -47,6 +47,14 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class EventLoop(StrEnum):
+    UVLOOP = "uvloop"  # libuv: less CPU per request (BENCHMARKS "Submission"); Linux and macOS
+    ASYNCIO = "asyncio"  # the standard library's
+
+
+CLUSTER_PARTITIONS = 16  # queue partitions when DUYET_REDIS_CLUSTER is on and DUYET_PARTITIONS unset
+
+
 class SettingsError(Exception):
     """A setting has an invalid value; the message names the variable and what it accepts."""
 
@@ -64,6 +72,7 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="the URL readers and moderators use, e.g. https://c.example.vn")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="DEBUG, INFO, WARNING or ERROR")
     log_format: LogFormat | None = Field(None, description="'text' or 'json' (default: json in production)")
+    event_loop: EventLoop = Field(EventLoop.UVLOOP, description="uvloop or asyncio (uvloop when it is installed)")
     shutdown_timeout: float = Field(10.0, gt=0, le=300, description="seconds to finish in-flight requests")
 
     # --- storage ---
@@ -73,9 +82,14 @@ class Settings(BaseSettings):
     )
     redis_cluster: bool = Field(False, description="true to talk to a Redis Cluster")
     redis_timeout: float = Field(1.0, gt=0, le=30, description="seconds for one Redis command")
+    # A comment is acknowledged (202) only once this many replicas hold it (WAIT), so a failover
+    # to one of them keeps it; see docs/deploy.md for what each value guarantees.
+    redis_wait_replicas: int = Field(
+        0, ge=0, le=8, description="replicas, 0-8, that must hold a comment before it is acknowledged"
+    )
     data_dir: Path = Field(Path("data"), description="a writable directory")
     key_prefix: str = Field("duyet", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="1-32 of A-Z a-z 0-9 _ . -")
-    partitions: int = Field(1, ge=1, le=256, description="queue partitions, 1-256")
+    partitions: int = Field(1, ge=1, le=256, description="queue partitions, 1-256 (unset on a cluster: 16)")
 
     # --- security ---
     secret_key: str | None = Field(None, min_length=32, description="a random string of at least 32 characters")
@@ -128,6 +142,9 @@ class Settings(BaseSettings):
     lease_sweep_seconds: float = Field(5.0, gt=0, le=3600, description="seconds between expired-lease sweeps")
     retention_days: float = Field(30, ge=0, description="days personal data of decided comments is kept")
     retention_sweep_seconds: float = Field(3600.0, gt=0, description="seconds between retention runs")
+    audit_retention_days: float = Field(
+        365, ge=1, description="days the decision audit stream is kept, at least 1 (queue statistics read the last day)"
+    )
 
     # --- submissions ---; lengths count characters after normalisation
     name_min_length: int = Field(2, ge=1, le=200, description="characters, 1-200")
@@ -164,6 +181,15 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Only what `load` is given: the environment it is passed (tests pass their own), no .env file.
         return (init_settings,)
+
+    @model_validator(mode="after")
+    def _cluster_partitions(self) -> Settings:
+        # On a cluster one partition puts the whole queue and captcha pool in one slot, on one shard:
+        # unless set, CLUSTER_PARTITIONS spread them (6/6/4 over three shards' slot ranges).
+        on_cluster = self.redis_cluster or "cluster=true" in (self.redis_url or "")
+        if on_cluster and "partitions" not in self.model_fields_set:
+            object.__setattr__(self, "partitions", CLUSTER_PARTITIONS)  # frozen: set once, while validating
+        return self
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

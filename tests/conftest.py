@@ -3,6 +3,12 @@
 The server is `REDIS_URL` when set (CI runs the Redis tests a second time against Debian's
 redis-server), else an embedded Valkey started for the session. Each test starts from an empty
 database. Tests that use the server are marked `redis` automatically.
+
+With `DUYET_TEST_CLUSTER=1` the server is a local Redis Cluster instead (tests/topology.py: three
+primaries and three replicas, started once for the session, FLUSHALL on every primary per test),
+the apps run with `redis_cluster=True` and the `redis` fixture is a `RedisCluster` (.ci/run runs the
+storage, captcha, submission, queue, registry and event tests so). Tests that need the cluster
+whatever the mode use the `cluster` fixture and carry the `cluster` marker.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from service.http.app import create_app
 from service.settings import Settings, load, resolve
 from service.spam.loading import ModelCache
 from service.store import embedded
+from tests import topology
 from tests.clients import MakeClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,13 +51,32 @@ def require_binary(name: str, package: str) -> str:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "redis_url" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "redis_url" in names:
             item.add_marker(pytest.mark.redis)
+        if "cluster" in names:
+            item.add_marker(pytest.mark.cluster)
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A real server for the whole session: REDIS_URL, or an embedded Valkey on a Unix socket."""
+def cluster() -> Iterator[topology.Cluster]:
+    """A local Redis Cluster (3 primaries + 3 replicas) for the session, started on first use."""
+    base = Path(tempfile.mkdtemp(prefix="dyc-"))
+    found = topology.start_cluster(base)
+    try:
+        yield found
+    finally:
+        found.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A real server for the whole session: REDIS_URL, or an embedded Valkey on a Unix socket
+    (in cluster mode the local cluster, with `?cluster=true` so commands given the URL use it)."""
+    if topology.CLUSTER_MODE:
+        yield request.getfixturevalue("cluster").url + "?cluster=true"
+        return
     url = os.environ.get("REDIS_URL")
     if url:
         yield url
@@ -66,8 +92,14 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    """A client on an empty database."""
+async def redis(redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
+    """A client on an empty database (in cluster mode a `RedisCluster` on an empty cluster)."""
+    if topology.CLUSTER_MODE:
+        topology.flush(request.getfixturevalue("cluster"))
+        cluster_client: Any = RedisCluster.from_url(redis_url.split("?", 1)[0], decode_responses=True)
+        yield cluster_client
+        await cluster_client.aclose()
+        return
     client: Redis = Redis.from_url(redis_url, decode_responses=True)
     await client.flushdb()
     yield client
@@ -96,6 +128,10 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
             # Tests of a stopped or hung store set their own server and bounds.
             "redis_timeout": 5.0,
         }
+        if topology.CLUSTER_MODE and "redis_url" not in overrides:  # a test's own server is a single one
+            # One partition, as the tests' `Keys()` expect: tests/test_cluster.py and test_replicas.py
+            # cover the cluster's default of 16.
+            values.update(redis_cluster=True, partitions=1)
         values.update(overrides)
         return resolve(load({}, **values))
 

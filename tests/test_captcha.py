@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from service.captcha.captchas import Captchas, VerifyResult
 from service.captcha.pool import HOLD_S
@@ -308,6 +308,9 @@ async def test_pool_serves_and_refills(make_client: MakeClient, redis: Redis) ->
 
 
 async def lpop_calls(redis: Redis) -> int:
+    if isinstance(redis, RedisCluster):  # every primary's count (cluster mode, tests/topology.py)
+        per_node = await redis.info("commandstats", target_nodes=RedisCluster.PRIMARIES)
+        return sum(int(stats.get("cmdstat_lpop", {}).get("calls", 0)) for stats in per_node.values())
     return int((await redis.info("commandstats")).get("cmdstat_lpop", {}).get("calls", 0))
 
 
@@ -342,7 +345,7 @@ async def test_pool_survives_lost_and_stale_entries(make_client: MakeClient, red
     client = await make_client(captcha_pool_target=4, captcha_test_code=CODE)
     captchas = captchas_of(client)
     await pool_filled(captchas, 4)
-    [pool_key] = [k async for k in redis.scan_iter("*{cappool}*") if ":cap:" not in k]
+    [pool_key] = [k async for k in redis.scan_iter("*:cappool:*") if ":cap:" not in k]
     keys = client.app[appkeys.KEYS]  # type: ignore[index]
     for entry in await redis.lrange(pool_key, 0, -1):
         await redis.delete(keys.pooled_captcha(entry.partition(":")[2]))  # Redis lost them (say, a restart)
@@ -387,3 +390,28 @@ async def test_healthz_answers_while_rendering(make_client: MakeClient) -> None:
     # 50 renders take ~150 ms or more on two workers: /healthz was asked several times meanwhile.
     assert len(latencies) >= 3, (len(latencies), elapsed)
     assert max(latencies) < 0.05, latencies
+
+
+async def test_a_stopping_process_gives_its_unissued_pooled_captchas_back(make_client: MakeClient, redis: Redis) -> None:
+    """A process holds the seals it took from the pool (32 at a time); when it stops, the ones it
+    did not issue go back to the head of the pool, in order, with their creation time and a key
+    that lives on, and the next process issues them: none of the rendering is wasted."""
+    client = await make_client(captcha_pool_target=40, captcha_test_code=CODE)
+    await pool_filled(captchas_of(client), 40)
+    [pool_key] = [k async for k in redis.scan_iter("*:cappool:*") if ":cap:" not in k]
+    before = await redis.lrange(pool_key, 0, -1)
+    issued = seal_of((await issue(client))["id"])
+    after_take = set(await redis.lrange(pool_key, 0, -1))
+    taken = [e for e in before if e not in after_take]
+    assert len(taken) >= 32 and issued in {e.partition(":")[2] for e in taken}
+    held = [e for e in taken if e.partition(":")[2] != issued]
+    await client.close()  # the app's cleanup stops the captcha service
+    head = await redis.lrange(pool_key, 0, len(held) - 1)
+    assert head == held
+    keys = client.app[appkeys.KEYS]  # type: ignore[index]
+    ttl = await redis.ttl(keys.pooled_captcha(held[0].partition(":")[2]))
+    assert ttl > 3600  # the key lives as a pooled one again, not just the minutes of a taken one
+    second = await make_client(captcha_pool_target=40, captcha_test_code=CODE)
+    data = await issue(second)
+    assert seal_of(data["id"]) == held[0].partition(":")[2]
+    assert await captchas_of(second).verify(data["id"], CODE, None) == "ok"

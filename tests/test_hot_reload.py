@@ -13,6 +13,7 @@ from service.http import appkeys
 from service.review import moderators
 from service.spam import registry
 from service.spam.shadow import ShadowingScorer
+from tests.conftest import TEST_SECRET
 from tests.model_helpers import tiny_models
 from tests.submission_helpers import CODE, comment, new_captcha, stored
 
@@ -27,6 +28,8 @@ OPEN_LIMITS: dict[str, Any] = {
     "submit_limit_client": 0,
     "submit_limit_article": 0,
 }
+
+SECRET = TEST_SECRET.encode()  # the registry signs with the service secret: the test apps' one
 
 
 async def _app_client(make_client: Callable[..., Awaitable[Client]]) -> tuple[Client, dict[str, str]]:
@@ -60,18 +63,18 @@ async def test_promote_and_rollback_under_load(make_client: Callable[..., Awaita
     assert app is not None
     redis, keys, scorer = app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SCORER]
     a, b = tiny_models()
-    va = (await registry.put(redis, keys, a))["version"]
-    vb = (await registry.put(redis, keys, b))["version"]
+    va = (await registry.put(redis, keys, a, secret=SECRET))["version"]
+    vb = (await registry.put(redis, keys, b, secret=SECRET))["version"]
     assert scorer.version == va  # the shipped file (here: model A)
     captchas = [await new_captcha(client) for _ in range(200)]
 
     async def switch() -> None:
         for _ in range(3):
-            await registry.promote(redis, keys, vb, "boss")
+            await registry.promote(redis, keys, vb, "boss", secret=SECRET)
             await _wait_for(lambda: scorer.version == vb)
             await registry.rollback(redis, keys, "boss")  # back to the shipped file
             await _wait_for(lambda: scorer.version == va)
-        await registry.promote(redis, keys, vb, "boss")
+        await registry.promote(redis, keys, vb, "boss", secret=SECRET)
 
     results, _ = await asyncio.gather(
         asyncio.gather(*(_submit(client, c, i) for i, c in enumerate(captchas))), switch()
@@ -98,7 +101,7 @@ async def test_startup_uses_registry_and_reload_endpoint(make_client: Callable[.
     assert app is not None
     redis, keys = app[appkeys.REDIS], app[appkeys.KEYS]
     _, b = tiny_models()
-    vb = (await registry.put(redis, keys, b))["version"]
+    vb = (await registry.put(redis, keys, b, secret=SECRET))["version"]
     await redis.set(keys.model_current(), vb)  # as if promoted while nobody listened
     resp = await client.post("/v1/model/reload", headers=admin)
     body = await resp.json()
@@ -118,8 +121,8 @@ async def test_shadow_counts_add_up(make_client: Callable[..., Awaitable[Client]
     redis, keys, scorer = app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SCORER]
     assert isinstance(scorer, ShadowingScorer)
     _, b = tiny_models()
-    vb = (await registry.put(redis, keys, b))["version"]
-    await registry.set_shadow(redis, keys, vb, "boss")
+    vb = (await registry.put(redis, keys, b, secret=SECRET))["version"]
+    await registry.set_shadow(redis, keys, vb, "boss", secret=SECRET)
     await _wait_for(lambda: scorer.shadow_version == vb)
     captchas = [await new_captcha(client) for _ in range(30)]
     spammy = "Vay tiền nhanh lãi suất 0%, liên hệ zalo 0912345678 nhận ngay khuyến mãi"
@@ -140,7 +143,7 @@ async def test_shadow_counts_add_up(make_client: Callable[..., Awaitable[Client]
     counted = sum(float(line.split()[-1]) for line in metrics if line.startswith("duyet_shadow_agreement_total{"))
     assert counted == 30
     assert info["version"] != vb  # the shadow never answered
-    await registry.set_shadow(redis, keys, None, "boss")
+    await registry.set_shadow(redis, keys, None, "boss", secret=SECRET)
     await _wait_for(lambda: scorer.shadow_version is None)
 
 
@@ -161,10 +164,10 @@ async def test_promotion_reaches_the_scoring_process_within_two_seconds(
     while va not in scorer.process_versions:
         assert asyncio.get_running_loop().time() < deadline, "the scoring process never loaded the model"
         await asyncio.sleep(0.05)
-    vb = (await registry.put(redis, keys, b))["version"]
+    vb = (await registry.put(redis, keys, b, secret=SECRET))["version"]
     loop = asyncio.get_running_loop()
     start = loop.time()
-    await registry.promote(redis, keys, vb, "boss")
+    await registry.promote(redis, keys, vb, "boss", secret=SECRET)
     swapped = None
     while vb not in scorer.process_versions or scorer.version != vb:
         if swapped is None and scorer.version == vb:

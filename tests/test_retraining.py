@@ -23,8 +23,11 @@ from service.settings import Settings
 from service.spam import registry
 from service.store.keys import Keys
 from service.store.scripts import Scripts
+from tests.conftest import TEST_SECRET
 from tests.model_helpers import CORPUS, tiny_models
 from tests.queue_helpers import make_comment
+
+SECRET = TEST_SECRET.encode()  # the registry signs with the service secret: the test apps' one
 
 
 def _seed_items(n: int, start: int = 3, step: int = 9) -> list[dict[str, Any]]:
@@ -155,8 +158,8 @@ async def test_mislabelled_challenger_is_not_promoted_unless_forced(
     keys = Keys()
     settings: Settings = make_settings()
     a, _ = tiny_models()
-    va = (await registry.put(redis, keys, a))["version"]
-    await registry.promote(redis, keys, va, "admin")
+    va = (await registry.put(redis, keys, a, secret=SECRET))["version"]
+    await registry.promote(redis, keys, va, "admin", secret=SECRET)
     items = _seed_items(250)
     await decide_all(redis, keys, items[:200], flip=True)  # a moderator who got everything backwards
     await decide_all(redis, keys, items[200:])  # the newest decisions (held out) are right

@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp.test_utils import TestClient
 
+from service.http import appkeys
 from service.http.web import DOCS_CSP, SERVER
 from tests.clients import MakeClient
+from tests.queue_helpers import auth, token_for
 from tests.submission_helpers import ARTICLE, CODE, comment, new_captcha
 
 FAST = {"model_path": "/nonexistent/no-model.skops"}
@@ -75,6 +77,14 @@ async def test_security_headers_on_every_answer_errors_included(make_client: Mak
         await _headers_of(client, "POST", "/moderate/logout"),
         await _headers_of(client, "GET", "/static/no-such-file.js"),
     ]
+    # The moderators' event stream sends its headers before any middleware sees it (brief C, item 5).
+    app = client.app
+    assert app is not None
+    token = await token_for(app[appkeys.REDIS], app[appkeys.KEYS], "mod-headers")
+    stream = await client.get("/v1/events", headers=auth(token))
+    assert stream.headers["Content-Type"] == "text/event-stream"
+    answers.append((stream.status, stream.headers))
+    stream.close()
     statuses = [status for status, _ in answers]
     assert 200 in statuses and 404 in statuses and 405 in statuses and 400 in statuses and 303 in statuses
     for status, headers in answers:

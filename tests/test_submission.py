@@ -8,10 +8,12 @@ import unicodedata
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from service.http import appkeys
-from service.review import bans, states, transitions
+from service.review import bans, moderators, states, transitions
 from tests.clients import MakeClient
+from tests.queue_helpers import auth, token_for
 from tests.submission_helpers import ARTICLE, CODE, Client, comment, comment_count, new_captcha, stored
 from tests.test_spam_model import until
 
@@ -46,6 +48,25 @@ async def test_accepted_and_stored(client: Client, as_form: bool) -> None:
     assert record["signals"]["had_markup"] is True and record["signals"]["had_invisible"] is True
     assert int(record["created_at"]) > 0
     assert await comment_count(client) == 1
+
+
+async def test_the_raw_snapshot_is_stored_once_and_shown_whole(client: Client, redis: Redis) -> None:
+    """The raw snapshot keeps only what normalisation changed (here the phone as typed and the
+    marked-up content), not a second copy of the text; an admin still sees the whole of it as typed."""
+    data = comment(await new_captcha(client), content="<i>Đồng ý</i> với bài viết này", phone="0912 345 678")
+    resp = await client.post("/v1/comments", json=data)
+    assert resp.status == 202
+    cid = (await resp.json())["id"]
+    record = await stored(client, cid)
+    assert set(record["raw"]) == {"content", "phone"}
+    app = client.app
+    assert app is not None
+    admin = await token_for(redis, app[appkeys.KEYS], "boss-raw", moderators.Role.ADMIN)
+    seen = await (await client.get(f"/v1/comments/{cid}", headers=auth(admin))).json()
+    assert seen["raw"]["phone"] == "0912 345 678"
+    assert seen["raw"]["content"] == "&lt;i&gt;Đồng ý&lt;/i&gt; với bài viết này"  # shown escaped
+    assert seen["raw"]["title"] == data["title"] and seen["raw"]["name"] == data["name"]
+    assert seen["raw"]["article_id"] == ARTICLE
 
 
 async def test_response_never_reveals_the_score(client: Client) -> None:

@@ -195,6 +195,13 @@ class Captchas:
 
     async def stop(self) -> None:
         await self._pool.stop()
+        try:
+            # Captchas this process took from the pool and never issued go back for the next one.
+            returned = await self._pool.give_back()
+            if returned:
+                log.info("gave %d unissued pooled captchas back to the pool", returned)
+        except RedisError as exc:  # the store is gone too: they expire by themselves
+            log.warning("captcha pool give-back failed: %s", type(exc).__name__)
         for fut in self._audio_inflight.values():
             fut.cancel()
 
@@ -254,44 +261,52 @@ class Captchas:
 
         A wrong answer deletes the captcha (one guess each, as `verify`); the store failing is
         INTERNAL_ERROR, and then nothing was deleted."""
-        result, checked = await self._check(captcha_id, answer, article_id)
-        if result != VerifyResult.OK:
-            self._metrics.captchas_verified.labels(result.value).inc()
-        return result, checked
+        prepared = self.prepare_check(captcha_id, answer, article_id)
+        found = None
+        if isinstance(prepared, Checked):
+            try:
+                found = await self._scripts.captcha_check(self._redis, prepared.key, prepared.digest)
+            except RedisError as exc:
+                log.warning("captcha check failed: store error %s", type(exc).__name__)
+                return self.check_result(VerifyResult.INTERNAL_ERROR, None)
+        return self.check_result(prepared, found)
 
     def consumed(self) -> None:
         """Count a captcha the submission script consumed (a right answer, verified)."""
         self._metrics.captchas_verified.labels(VerifyResult.OK.value).inc()
 
-    async def _check(
+    def prepare_check(
         self, captcha_id: str | None, answer: str | None, article_id: str | None
-    ) -> tuple[VerifyResult, Checked | None]:
+    ) -> VerifyResult | Checked:
+        """The part of `check` that needs no store: an outcome already (malformed, forged, expired),
+        or the key and answer digest for CAPTCHA_CHECK, which the submission sends in its one
+        round trip of checks (service.comments.admission) and reads with `check_result`."""
         for value in (captcha_id, answer, article_id):
             if value is not None and not isinstance(value, str):
-                return VerifyResult.BAD_REQUEST, None
+                return VerifyResult.BAD_REQUEST
         if not captcha_id or not answer or not answer.strip():
-            return VerifyResult.MISSING_INPUT_RESPONSE, None
+            return VerifyResult.MISSING_INPUT_RESPONSE
         if len(answer) > MAX_ANSWER:
-            return VerifyResult.BAD_REQUEST, None
+            return VerifyResult.BAD_REQUEST
         ticket = self._sealer.parse(captcha_id)
         if ticket is None:
-            return VerifyResult.INVALID_INPUT_RESPONSE, None
-        key = self._key(ticket)
+            return VerifyResult.INVALID_INPUT_RESPONSE
+        if ticket.expired(self._settings.captcha_ttl):
+            return VerifyResult.TIMEOUT_OR_DUPLICATE  # its key expires by itself (or was never there)
         # Another article's captcha can never be right: an empty digest spends it like a wrong answer.
         digest = self._sealer.digest(ticket.seal, answer) if self._bound_to(ticket, article_id) else ""
-        try:
-            if ticket.expired(self._settings.captcha_ttl):
-                await self._redis.unlink(key)
-                return VerifyResult.TIMEOUT_OR_DUPLICATE, None
-            found = await self._scripts.captcha_check(self._redis, key, digest)
-        except RedisError as exc:
-            log.warning("captcha check failed: store error %s", type(exc).__name__)
-            return VerifyResult.INTERNAL_ERROR, None
-        if found == 0:
-            return VerifyResult.TIMEOUT_OR_DUPLICATE, None
-        if found < 0:
-            return VerifyResult.INVALID_INPUT_RESPONSE, None
-        return VerifyResult.OK, Checked(key, digest)
+        return Checked(self._key(ticket), digest)
+
+    def check_result(self, prepared: VerifyResult | Checked, found: int | None) -> tuple[VerifyResult, Checked | None]:
+        """The outcome of a prepared check, given CAPTCHA_CHECK's answer when one was needed (1 right,
+        0 gone, -1 wrong and deleted); counted unless right (a right one is counted when the
+        submission script consumes it, `consumed`)."""
+        if isinstance(prepared, Checked):
+            if found is not None and found > 0:
+                return VerifyResult.OK, prepared
+            prepared = VerifyResult.TIMEOUT_OR_DUPLICATE if not found else VerifyResult.INVALID_INPUT_RESPONSE
+        self._metrics.captchas_verified.labels(prepared.value).inc()
+        return prepared, None
 
     def _bound_to(self, ticket: Ticket, article_id: str | None) -> bool:
         """Whether the captcha may be used for `article_id` (the same rule as `_verify`'s)."""

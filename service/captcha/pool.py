@@ -8,6 +8,11 @@ process drops seals it held longer). Issuing one then only signs a ticket: no Re
 the request path. A command per issue cost a third of the server's CPU in a burst (redis-py
 spends ~100 µs of CPU on one); copying the PNG per issue, before that, made a burst wait on
 Redis' fsync of ~8 KB per captcha.
+
+The pool is one list per queue partition (`Keys.captcha_pool(p, ...)`), each holding the seals of
+that partition, whose captchas live under the partition's tag: on a Redis Cluster a burst's takes
+and refills spread over every shard instead of one slot taking them all, and a take's TTL script
+stays in one slot. A process takes from the partitions in turn, moving on when one runs short.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from redis.asyncio import Redis
 
@@ -48,6 +54,14 @@ def _take_failed(task: asyncio.Task[bool]) -> None:
         log.warning("captcha pool take failed: %s", type(exc).__name__)
 
 
+def _by_key(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(pool list, entry) pairs grouped by list, in order: one push per partition."""
+    grouped: dict[str, list[str]] = {}
+    for key, entry in pairs:
+        grouped.setdefault(key, []).append(entry)
+    return grouped
+
+
 class CaptchaPool:
     """One process' share of the pool: `take` a seal to issue, `refill_once`, and the refill loop."""
 
@@ -73,9 +87,15 @@ class CaptchaPool:
         s = settings
         variant = f"{s.captcha_width}x{s.captcha_height}:{s.captcha_length}:{s.captcha_test_code or ''}"
         variant_hash = hashlib.sha256(variant.encode()).hexdigest()[:8]
-        self._pool_key = keys.captcha_pool(f"{variant_hash}{sealer.fingerprint()}")
+        self._pool_keys = [
+            keys.captcha_pool(p, f"{variant_hash}{sealer.fingerprint()}") for p in range(keys.partitions)
+        ]
+        # Where this process' next take starts: processes start at random places and go round, so
+        # the partitions (a cluster's shards) share the takes.
+        self._next_partition = random.randrange(keys.partitions)
         # Pooled seals this process has taken from Redis and not issued yet, with when it took them.
         self._taken: deque[tuple[float, str]] = deque()
+        self._born: dict[str, int] = {}  # when each held seal was put in the pool: `give_back` keeps it
         self._wake = asyncio.Event()
         self._refill: background.Background | None = None
         self._fetching: asyncio.Task[bool] | None = None  # the take from Redis in flight
@@ -94,6 +114,7 @@ class CaptchaPool:
             held_since = time.monotonic() - HOLD_S  # older ones' keys may expire before their tickets
             while self._taken:
                 taken_at, seal = self._taken.popleft()
+                self._born.pop(seal, None)
                 if taken_at >= held_since:
                     self._issued_since_take += 1
                     if len(self._taken) < self._take_size // 2 and not self._short:
@@ -119,29 +140,53 @@ class CaptchaPool:
         rate = self._issued_since_take / max(now - self._took_at, 1e-3)
         self._take_size = max(POOL_TAKE, min(POOL_TAKE_MAX, int(rate * TAKE_AHEAD_S)))
         self._issued_since_take, self._took_at = 0, now
-        entries = await self._redis.lpop(self._pool_key, self._take_size)
+        entries = await self._pop(self._take_size)
         self._wake.set()
         # The pool ran short: no more background takes until a reader runs out and takes itself.
         self._short = len(entries or ()) < self._take_size
         if not entries:
             return False
         fresh = int(time.time()) - POOL_MAX_AGE
-        seals = []
+        seals, born = [], {}
         for entry in entries:
             stamp, _, seal = str(entry).partition(":")
             if stamp.isdigit() and int(stamp) >= fresh and seal:
                 seals.append(seal)
+                born[seal] = int(stamp)
         ttl = self._settings.captcha_ttl + HOLD_S
         found = await self._scripts.captcha_pool_take(
             self._redis, [self._keys.pooled_captcha(seal) for seal in seals], ttl
         )
         now = time.monotonic()
         self._taken.extend((now, seal) for seal, there in zip(seals, found, strict=True) if there)
+        self._born.update((seal, born[seal]) for seal, there in zip(seals, found, strict=True) if there)
         return True
+
+    async def _pop(self, count: int) -> list[str]:
+        """Up to `count` pool entries: from the next partition in turn, and from the ones after it
+        only while the pool comes up short (an empty pool costs one LPOP per partition)."""
+        n = len(self._pool_keys)
+        start, self._next_partition = self._next_partition, (self._next_partition + 1) % n
+        entries: list[str] = []
+        for i in range(n):
+            got = await self._redis.lpop(self._pool_keys[(start + i) % n], count - len(entries))
+            entries += [str(e) for e in got or ()]
+            if len(entries) >= count:
+                break
+        return entries
+
+    def _partition_key(self, seal: str) -> str:
+        return self._pool_keys[self._keys.partition_of(seal)]
 
     # --- refill ---
     async def size(self) -> int:
-        return int(await self._redis.llen(self._pool_key))
+        """Pooled captchas waiting, over every partition."""
+        if len(self._pool_keys) == 1:
+            return int(await self._redis.llen(self._pool_keys[0]))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in self._pool_keys:
+                pipe.llen(key)
+            return sum(int(n) for n in await pipe.execute())
 
     async def _render_chunk(self, n: int) -> list[tuple[str, str, bytes]]:
         """`n` new captchas (seal, answer HMAC, PNG), rendered in one worker task."""
@@ -156,7 +201,8 @@ class CaptchaPool:
     async def refill_once(self) -> int:
         """Top the pool up towards its target; the number of captchas added."""
         target = self._settings.captcha_pool_target
-        await self._scripts.captcha_pool_trim(self._redis, self._pool_key, int(time.time()) - POOL_MAX_AGE)
+        cutoff = int(time.time()) - POOL_MAX_AGE
+        await asyncio.gather(*(self._scripts.captcha_pool_trim(self._redis, key, cutoff) for key in self._pool_keys))
         size = await self.size()
         self._metrics.captcha_pool.set(size)
         missing = target - size
@@ -177,7 +223,8 @@ class CaptchaPool:
                 )
             )
             now = int(time.time())
-            await self._redis.rpush(self._pool_key, *(f"{now}:{cid}" for cid, _, _ in batch))
+            for key, entries in _by_key(((self._partition_key(cid), f"{now}:{cid}") for cid, _, _ in batch)).items():
+                await self._redis.rpush(key, *entries)
             return len(batch)
 
         # A TaskGroup, so cancelling the refill (shutdown) cancels every chunk with it.
@@ -205,6 +252,28 @@ class CaptchaPool:
         if self._settings.captcha_pool_target > 0 and self._refill is None:
             self._refill = background.Background()
             self._refill.start(self._refill_loop(self._refill), name="captcha-pool-refill")
+
+    async def give_back(self) -> int:
+        """Put the seals this process took and did not issue back at the head of the pool, their keys'
+        TTLs restored, so a process that stops wastes none of the captchas rendered for it (up to
+        POOL_TAKE_MAX each). Call it after `stop`; how many went back."""
+        held_since, fresh = time.monotonic() - HOLD_S, int(time.time()) - POOL_MAX_AGE
+        held = [(self._born.get(seal, 0), seal) for taken_at, seal in self._taken if taken_at >= held_since]
+        self._taken.clear()
+        self._born.clear()
+        held = [(born, seal) for born, seal in held if born >= fresh]
+        if not held:
+            return 0
+        keys = [self._keys.pooled_captcha(seal) for _, seal in held]
+        found = await self._scripts.captcha_pool_take(self._redis, keys, POOL_KEY_TTL)
+        back = [
+            (self._partition_key(seal), f"{born}:{seal}")
+            for (born, seal), there in zip(held, found, strict=True)
+            if there
+        ]
+        for key, entries in _by_key(back).items():
+            await self._redis.lpush(key, *reversed(entries))  # the oldest first, as they were
+        return len(back)
 
     async def stop(self) -> None:
         refill, fetching = self._refill, self._fetching

@@ -82,7 +82,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
     async def main(redis: Redis) -> int:
         try:
-            return await _run(redis, args, keys, who)
+            return await _run(redis, args, keys, who, settings.secret_bytes)
         except errors.DuyetError as exc:
             print(f"duyet model: {exc}")
             return 1
@@ -90,7 +90,7 @@ def cmd_model(args: argparse.Namespace) -> int:
     return run_with_redis(settings, main)
 
 
-async def _run(redis: Redis, args: argparse.Namespace, keys: Keys, who: str) -> int:
+async def _run(redis: Redis, args: argparse.Namespace, keys: Keys, who: str, secret: bytes) -> int:
     action = args.action
     if action == "list":
         cur, sh = await current(redis, keys), await shadow(redis, keys)
@@ -111,7 +111,7 @@ async def _run(redis: Redis, args: argparse.Namespace, keys: Keys, who: str) -> 
         print(json.dumps(await card(redis, keys, version), indent=2, ensure_ascii=False))
         return 0
     if action == "promote":
-        await promote(redis, keys, args.version, who, args.reason)
+        await promote(redis, keys, args.version, who, args.reason, secret=secret)
         print(f"promoted {args.version}")
         return 0
     if action == "rollback":
@@ -120,14 +120,14 @@ async def _run(redis: Redis, args: argparse.Namespace, keys: Keys, who: str) -> 
         return 0
     if action == "shadow":
         if args.off or args.version is None:
-            await set_shadow(redis, keys, None, who)
+            await set_shadow(redis, keys, None, who, secret=secret)
             print("shadow mode off")
         else:
-            await set_shadow(redis, keys, args.version, who)
+            await set_shadow(redis, keys, args.version, who, secret=secret)
             print(f"shadow mode: {args.version} scores beside the current model")
         return 0
     if action == "register":
-        c = await put(redis, keys, args.artifact)
+        c = await put(redis, keys, args.artifact, secret=secret)
         await audit(redis, keys, "registered", who, version=c["version"])
         print(f"registered {c['version']}")
         return 0

@@ -1,4 +1,4 @@
-"""`duyet retention run`: erase personal data of old decided comments."""
+"""`duyet retention run`: erase personal data of old comments, trim the decision audit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from service.review.retention import run
+from service.review.retention import run, trim_audit
 from service.store.keys import Keys
 from service.store.scripts import Scripts
 
@@ -15,7 +15,7 @@ from service.store.scripts import Scripts
 def add_retention_parser(sub: Any) -> None:
     from service.commands.common import add_common
 
-    parser = sub.add_parser("retention", help="erase personal data of old decided comments")
+    parser = sub.add_parser("retention", help="erase personal data of old comments, trim the decision audit")
     actions = parser.add_subparsers(dest="action", required=True)
     run_p = actions.add_parser("run", help="erase now (DUYET_RETENTION_DAYS, default 30)")
     run_p.add_argument("--days", type=float, default=None, help="override DUYET_RETENTION_DAYS")
@@ -33,7 +33,9 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
     async def main(redis: Redis) -> int:
         erased = await run(redis, keys, Scripts(redis), days)
-        print(f"erased personal data of {erased} comment(s) decided more than {days:g} day(s) ago")
+        print(f"erased personal data of {erased} comment(s) decided or submitted more than {days:g} day(s) ago")
+        dropped = await trim_audit(redis, keys, settings.audit_retention_days)
+        print(f"dropped {dropped} decision audit entries older than {settings.audit_retention_days:g} day(s)")
         return 0
 
     return run_with_redis(settings, main)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import multiprocessing
 import os
 import signal
@@ -12,7 +14,7 @@ from typing import Any
 
 from service import logs
 from service.commands.common import add_common, settings_from_args, store_url
-from service.settings import Settings
+from service.settings import EventLoop, Settings
 
 # Flags of `duyet serve`, each overriding its DUYET_* variable (None = not given).
 SERVE_FLAGS: list[tuple[str, dict[str, Any]]] = [
@@ -43,6 +45,7 @@ def _serve_one(settings: Settings, reuse_port: bool) -> None:
     logs.setup(settings.log_level, settings.effective_log_format.value)
     web.run_app(
         create_app(settings),
+        loop=_event_loop(settings),
         host=settings.host,
         port=settings.port,
         reuse_port=reuse_port,
@@ -51,6 +54,18 @@ def _serve_one(settings: Settings, reuse_port: bool) -> None:
         access_log=None,
         handle_signals=True,
     )
+
+
+def _event_loop(settings: Settings) -> asyncio.AbstractEventLoop:
+    """uvloop when asked for and installed (it is a dependency where it builds), else asyncio's."""
+    if settings.event_loop is EventLoop.UVLOOP:
+        try:
+            import uvloop
+        except ImportError:
+            logging.getLogger(__name__).info("uvloop is not installed: the asyncio event loop serves")
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def _banner(settings: Settings) -> str:

@@ -32,7 +32,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NoReturn, Protocol
 
@@ -42,7 +42,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service import errors
 from service.captcha.captchas import Checked, VerifyResult
-from service.comments import messages
+from service.comments import admission, messages
 from service.comments.validation import Code, Rules, ValidSubmission, validate_submission
 from service.metrics import Metrics
 from service.review import bans, intake
@@ -50,7 +50,6 @@ from service.review.comment_ids import new_comment_id
 from service.settings import Settings
 from service.spam.model import SpamInput
 from service.spam.scorer import ModelNotReady, SpamScorer
-from service.store import ratelimit
 from service.store.keys import Keys
 from service.store.scripts import Scripts
 
@@ -69,7 +68,11 @@ class CaptchaVerifier(Protocol):
 
     def partition(self, captcha_id: str) -> int: ...
 
-    async def check(self, captcha_id: str, answer: str, article_id: str) -> tuple[VerifyResult, Checked | None]: ...
+    def prepare_check(self, captcha_id: str, answer: str, article_id: str) -> VerifyResult | Checked: ...
+
+    def check_result(
+        self, prepared: VerifyResult | Checked, found: int | None
+    ) -> tuple[VerifyResult, Checked | None]: ...
 
     def consumed(self) -> None: ...
 
@@ -170,9 +173,9 @@ async def _replay(deps: Deps, partition: int, key: str, valid: ValidSubmission, 
     if not found:
         return None
     found = str(found)
-    stored_raw = await deps.redis.hget(deps.keys.comment(deps.keys.partition_of(found), found), "raw")
+    stored: Any = await deps.redis.hgetall(deps.keys.comment(deps.keys.partition_of(found), found))
     # Retention may have erased the snapshot; then the key alone decides.
-    if stored_raw and json.loads(stored_raw) != valid.raw:
+    if stored.get("raw") and intake.raw_snapshot(stored, json.loads(stored["raw"])) != valid.raw:
         raise errors.ValidationFailed(
             [messages.field_error("Idempotency-Key", Code.IDEMPOTENCY_KEY_REUSED, lang)],
             message=messages.message("idempotency_key_reused", lang),
@@ -180,45 +183,31 @@ async def _replay(deps: Deps, partition: int, key: str, valid: ValidSubmission, 
     return found
 
 
-async def _rate_limits(deps: Deps, valid: ValidSubmission, origin: Origin) -> None:
-    s = deps.settings
-    try:
-        await ratelimit.hit(
-            deps.redis,
-            deps.scripts,
-            deps.keys,
-            "submit-client",
-            origin.client,
-            s.submit_limit_client,
-            s.submit_window_client,
-        )
-    except errors.RateLimited as exc:
-        raise errors.RateLimited(
-            exc.retry_after, messages.message("rate_limited", origin.lang, retry_after=exc.retry_after)
-        ) from None
-    try:
-        await ratelimit.hit(
-            deps.redis,
-            deps.scripts,
-            deps.keys,
-            "submit-article",
-            valid.article_id,
-            s.submit_limit_article,
-            s.submit_window_article,
-        )
-    except errors.RateLimited as exc:
+def _limits(settings: Settings, valid: ValidSubmission, origin: Origin) -> list[admission.Limit]:
+    return [
+        admission.Limit("submit-client", origin.client, settings.submit_limit_client, settings.submit_window_client),
+        admission.Limit(
+            "submit-article", valid.article_id, settings.submit_limit_article, settings.submit_window_article
+        ),
+    ]
+
+
+def _refuse(deps: Deps, admitted: admission.Admission, lang: str) -> None:
+    """The first reason a submission may not go on, as a domain error (bans, then rate limits)."""
+    if admitted.banned:
+        deps.metrics.submissions.labels("banned").inc()
+        # As generic as bans.Banned, in the reader's language.
+        raise errors.Forbidden(messages.message("forbidden", lang), code="forbidden")
+    if admitted.limited is not None:
+        deps.metrics.submissions.labels("rate_limited").inc()
+        limit, retry_after = admitted.limited
+        if limit.bucket == "submit-client":
+            raise errors.RateLimited(retry_after, messages.message("rate_limited", lang, retry_after=retry_after))
         limited = errors.RateLimited(
-            exc.retry_after, messages.message("article_rate_limited", origin.lang, retry_after=exc.retry_after)
+            retry_after, messages.message("article_rate_limited", lang, retry_after=retry_after)
         )
         limited.code = "article_rate_limited"
-        raise limited from None
-
-
-async def _check_captcha(deps: Deps, valid: ValidSubmission, lang: str) -> Checked:
-    result, checked = await deps.captchas.check(valid.captcha_id, valid.captcha_answer, valid.article_id)
-    if result == VerifyResult.OK and checked is not None:
-        return checked
-    _captcha_failed(deps, result, lang)
+        raise limited
 
 
 def _captcha_failed(deps: Deps, result: VerifyResult, lang: str) -> NoReturn:
@@ -231,26 +220,10 @@ def _captcha_failed(deps: Deps, result: VerifyResult, lang: str) -> NoReturn:
     )
 
 
-async def _repeat_of(deps: Deps, digest: str) -> str | None:
-    """The first comment of this (client, text) pair, if any: every partition's marker is read, as an
-    earlier copy went to its own captcha's partition (one pipeline; one GET with one partition)."""
-    if deps.keys.partitions == 1:
-        found = await deps.redis.get(deps.keys.repeat(0, digest))
-        return str(found) if found else None
-    async with deps.redis.pipeline(transaction=False) as pipe:
-        for p in range(deps.keys.partitions):
-            pipe.get(deps.keys.repeat(p, digest))
-        markers = await pipe.execute()
-    return next((str(m) for m in markers if m), None)
-
-
-async def _check_bans(deps: Deps, valid: ValidSubmission, origin: Origin) -> None:
-    try:
-        await bans.check(deps.redis, deps.keys, deps.settings.secret_bytes, origin.client, valid.phone)
-    except bans.Banned:
-        deps.metrics.submissions.labels("banned").inc()
-        # As generic as bans.Banned, in the reader's language.
-        raise errors.Forbidden(messages.message("forbidden", origin.lang), code="forbidden") from None
+def _repeat_keys(keys: Keys, digest: str) -> list[str]:
+    """Every partition's repeat marker of this (client, text) digest: an earlier copy went to its
+    own captcha's partition."""
+    return [keys.repeat(p, digest) for p in range(keys.partitions)]
 
 
 def _never_sent(exc: RedisConnectionError | RedisTimeoutError) -> bool:
@@ -301,20 +274,27 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
         if replayed is not None:
             deps.metrics.submissions.labels("replayed").inc()
             return Accepted(replayed, created=False)
-    await _check_bans(deps, valid, origin)
-    try:
-        await _rate_limits(deps, valid, origin)
-    except errors.RateLimited:
-        deps.metrics.submissions.labels("rate_limited").inc()
-        raise
-    if not deps.scorer.ready:  # refuse before the captcha is spent
+    if not deps.scorer.ready:  # refuse before a wrong answer spends the captcha
         raise errors.Unavailable(messages.message("model_not_ready", lang), retry_after=5, code="model_not_ready")
-    checked = await _check_captcha(deps, valid, lang)
+    prepared = deps.captchas.prepare_check(valid.captcha_id, valid.captcha_answer, valid.article_id)
+    digest = _repeat_digest(s.secret_bytes, origin.client, valid.content)
+    admitted = await admission.admit(
+        deps.redis,
+        deps.keys,
+        deps.scripts,
+        ban_keys=bans.ban_keys(deps.keys, s.secret_bytes, origin.client, valid.phone),
+        limits=_limits(s, valid, origin),
+        captcha=prepared if isinstance(prepared, Checked) else None,
+        repeat_keys=_repeat_keys(deps.keys, digest),
+    )
+    _refuse(deps, admitted, lang)
+    result, checked = deps.captchas.check_result(prepared, admitted.captcha)
+    if result != VerifyResult.OK or checked is None:
+        _captcha_failed(deps, result, lang)
+    repeat_of = admitted.repeat_of
 
     now_ms = int(time.time() * 1000)
     token_state, seconds = read_form_token(valid.form_token, s.secret_bytes, s.form_token_max_age, now_ms)
-    digest = _repeat_digest(s.secret_bytes, origin.client, valid.content)
-    repeat_of = await _repeat_of(deps, digest)
     try:
         score = await deps.scorer.score(
             SpamInput(
@@ -351,7 +331,7 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
         created_at_ms=now_ms,
         spam_probability=float(score.probability),
         verdict=str(score.verdict),
-        reasons=[{**asdict(r), "terms": list(r.terms)} for r in score.reasons],
+        reasons=[{"code": r.code, "vi": r.vi, "en": r.en, "terms": list(r.terms)} for r in score.reasons],
         model_version=score.model_version,
         signals=signals,
         lang=lang,

@@ -21,7 +21,7 @@ from service.http.views import model as model_views
 from service.http.views import moderate as moderate_views
 from service.http.views import moderation as moderation_views
 from service.http.views import portal as portal_views
-from service.http.web import MAX_BODY, MIDDLEWARES, error_middleware
+from service.http.web import MAX_BODY, edge_middleware
 from service.metrics import Metrics
 from service.settings import Settings
 from service.spam import registry, reload
@@ -75,6 +75,7 @@ async def reload_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.model_path,
         registry.cache_dir_for(settings.data_dir),
         app[appkeys.MODEL_ERROR],
+        secret=settings.secret_bytes,
     )
     app[appkeys.MODEL_FOLLOWER] = follower
     try:
@@ -126,12 +127,10 @@ async def captcha_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, models: ModelCache | None = None) -> web.Application:
     """Build the app for resolved settings (see `settings.resolve`). `models` may be shared by
     apps of one process (tests start hundreds): a loaded model is immutable."""
-    middlewares = list(MIDDLEWARES)
-    # CORS outside the error middleware, so error answers (422, 429...) carry CORS headers too.
-    middlewares.insert(middlewares.index(error_middleware), cors.cors_middleware)
-    # Innermost: a valid portal key swaps in the reader's address before any handler reads it.
-    middlewares.append(auth.portal_middleware)
-    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
+    # A valid portal key swaps in the reader's address before any handler reads it; CORS headers
+    # go on error answers (422, 429...) too.
+    edge = edge_middleware(steps=[cors.preflight, auth.portal_reader], finishes=[cors.add_headers])
+    app = web.Application(middlewares=[edge], client_max_size=MAX_BODY)
     app[appkeys.SETTINGS] = settings
     app[appkeys.MODEL_CACHE] = models or ModelCache()
     app[appkeys.KEYS] = Keys(settings.key_prefix, settings.partitions)

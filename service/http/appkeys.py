@@ -33,9 +33,9 @@ MODEL_ERROR: web.AppKey[list[str]] = web.AppKey("model_error")
 # Open server-sent event streams (their handler tasks), ended on shutdown (service.review.events).
 EVENT_STREAMS = web.AppKey("event_streams", Background)
 
-# Per-request values set once by the edge middleware (service.http.web.context_middleware).
+# Per-request values set once by the edge middleware (service.http.web.edge_middleware).
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT = web.RequestKey("client", str)  # the client address, honouring trusted proxies only
 LANG = web.RequestKey("lang", str)  # "vi" (default) or "en", from Accept-Language
-# The portal whose API key a server-to-server request carried (service.review.auth.portal_middleware).
+# The portal whose API key a server-to-server request carried (service.http.auth.portal_reader).
 PORTAL = web.RequestKey("portal", str)

@@ -6,7 +6,6 @@ from aiohttp import web
 
 from service import errors
 from service.http import appkeys, sessions
-from service.http.web import Handler
 from service.review import moderators, portals
 from service.review.moderators import Role
 
@@ -57,19 +56,18 @@ def presented_key(request: web.Request) -> str | None:
     return None
 
 
-@web.middleware
-async def portal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """With a valid portal key, the reader's address is the one the portal passed on.
+async def portal_reader(request: web.Request) -> web.StreamResponse | None:
+    """The edge's step: with a valid portal key, the reader's address is the one the portal passed on.
 
-    Runs inside the edge's context middleware (which set the peer's address) and inside the error
-    middleware (so a bad key is a JSON 401). A wrong key is refused rather than ignored: a
-    misconfigured portal should learn it at once, not have all its readers share one rate limit."""
+    Runs after the edge set the peer's address, inside its error handling (a bad key is a JSON
+    401). A wrong key is refused rather than ignored: a misconfigured portal should learn it at
+    once, not have all its readers share one rate limit."""
     key = presented_key(request)
     if key is None:
-        return await handler(request)
+        return None
     portal = await portals.authenticate(request.app[appkeys.REDIS], request.app[appkeys.KEYS], key)
     if portal is None:
         raise portals.InvalidPortalKey("the portal key is not valid")
     request[appkeys.CLIENT] = portals.reader_address(request.headers.get(portals.CLIENT_IP_HEADER))
     request[appkeys.PORTAL] = portal.name
-    return await handler(request)
+    return None

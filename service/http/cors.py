@@ -12,7 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.http import appkeys
-from service.http.web import Handler, error_body
+from service.http.web import error_body
 
 ALLOW_HEADERS = ("Content-Type", "Accept", "Accept-Language", "Idempotency-Key", "X-Request-Id", "If-None-Match")
 EXPOSE_HEADERS = "Retry-After, X-Request-Id, ETag, Location"
@@ -67,18 +67,22 @@ def _preflight(request: web.Request) -> web.Response:
     )
 
 
-@web.middleware
-async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def preflight(request: web.Request) -> web.StreamResponse | None:
+    """The edge's step: a CORS preflight is answered here; anything else goes on."""
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         return _preflight(request)
-    response = await handler(request)
-    if response.prepared or not public_methods(request.path):
-        return response
+    return None
+
+
+def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The edge's finish: CORS headers on a public route's answer, errors included."""
+    methods = public_methods(request.path)
+    if not methods:
+        return
     # Caches must keep one copy per origin, even for answers without CORS headers.
     vary = response.headers.get("Vary")
     response.headers["Vary"] = f"{vary}, Origin" if vary and "Origin" not in vary else (vary or "Origin")
     origin = _allowed_origin(request)
-    if origin is not None and request.method in public_methods(request.path):
+    if origin is not None and request.method in methods:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-    return response

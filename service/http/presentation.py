@@ -11,6 +11,7 @@ import json
 import time
 from typing import Any
 
+from service.review.intake import raw_snapshot, signals_of
 from service.review.transitions import TransitionOutcome
 from service.text import reveal
 
@@ -72,6 +73,10 @@ def moderator_comment(raw: dict[str, str], *, full_pii: bool = False) -> dict[st
     for name in _TIME_FIELDS:
         if out.get(name) is not None:
             out[name + "_iso"] = iso_ms(out[name])
+    if isinstance(out.get("raw"), dict):
+        out["raw"] = raw_snapshot(raw, out["raw"])
+    if isinstance(out.get("signals"), dict):
+        out["signals"] = signals_of(out["signals"])
     if not full_pii:
         out["phone"] = mask_phone(out.get("phone"))
         out.pop("client", None)

@@ -1,14 +1,20 @@
-"""Queue events streamed to live moderator UIs as server-sent events, one pub/sub connection each."""
+"""Queue events streamed to live moderator UIs as server-sent events, one subscription each (to every
+partition's shard channel: one connection per shard holding some on a cluster, see service.store.channels)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
 from service.http import appkeys
+from service.http.web import secure_headers
+from service.store.channels import ShardSubscription
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 15.0
 
@@ -26,34 +32,37 @@ async def serve_sse(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
-    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    subscription = ShardSubscription(redis, keys.events_channels())
+    await subscription.__aenter__()  # a store that is away: a 503 from the edge, as for any request
     if task is not None:
         streams.track(task)
     try:
-        await pubsub.subscribe(keys.events_channel())
+        # A stream sends its headers here, before the outermost middleware sees the response: it
+        # adds the headers every answer carries (nosniff, Server) itself.
+        secure_headers(request, resp.headers)
         await resp.prepare(request)
         await resp.write(b": connected\n\nretry: 3000\n\n")
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
         while streams.running:
             # A short wait, so a shutdown ends the stream within a second (never by cancelling it).
-            message = await pubsub.get_message(timeout=1.0)
-            if message is None:  # a timeout, or a subscribe confirmation (ignored)
+            data = await subscription.get(1.0)
+            if data is None:
                 if loop.time() - quiet_since >= HEARTBEAT_S:
                     await resp.write(b": keep-alive\n\n")
                     quiet_since = loop.time()
                 continue
             quiet_since = loop.time()
-            data = message["data"]
             kind = json.loads(data).get("type", "message")
             await resp.write(f"event: {kind}\ndata: {data}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass  # the client left, or the app is shutting down
+    except (RedisError, OSError) as exc:
+        # The store went away (a failover, say): end the stream; the page's EventSource reconnects
+        # after `retry` and re-reads the queue, so nothing it shows stays stale.
+        log.warning("event stream ended: %s", type(exc).__name__)
     finally:
-        try:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-        except RedisError:
-            pass
+        await subscription.aclose()
     return resp
 
 

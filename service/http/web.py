@@ -1,5 +1,6 @@
-"""The HTTP edge: middlewares that give every request an id, a client address, metrics, and
-turn domain errors (and aiohttp's own) into JSON `{error: {code, message}}` responses.
+"""The HTTP edge: one middleware that gives every request an id, a client address, metrics and
+security headers, and turns domain errors (and aiohttp's own) into JSON `{error: {code, message}}`
+responses.
 
 This is the only place that knows which domain error means which HTTP status.
 """
@@ -9,11 +10,12 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from redis.exceptions import RedisError
@@ -26,6 +28,10 @@ from service.store import availability
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # comments are at most a few KB; anything bigger is refused early (413)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Before the handler: an answer ends the request there (a CORS preflight); None goes on.
+Step = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
+# After it, on an answer not yet sent (CORS headers).
+Finish = Callable[[web.Request, web.StreamResponse], None]
 
 STATUS: dict[type[errors.DuyetError], int] = {
     errors.BadRequest: 400,
@@ -131,32 +137,28 @@ def route_name(request: web.Request) -> str:
     return resource.canonical
 
 
-@web.middleware
-async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id, client address and language, set once for everything downstream."""
+def _context(request: web.Request) -> str:
+    """Request id, client address and language, set once for everything downstream; the id."""
     settings = request.app[appkeys.SETTINGS]
     rid = request.headers.get("X-Request-Id", "")
     if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
         rid = f"{random.getrandbits(64):016x}"  # a label, not a secret: no urandom syscall per request
-    token = logs.request_id.set(rid)
     request[appkeys.REQUEST_ID] = rid
     request[appkeys.CLIENT] = client_address(
         request.remote, request.headers.get("X-Forwarded-For"), settings.trusted_networks
     )
     request[appkeys.LANG] = language(request.headers.get("Accept-Language"))
-    try:
-        response = await handler(request)
-        if not response.prepared:
-            response.headers["X-Request-Id"] = rid
-        return response
-    finally:
-        logs.request_id.reset(token)
+    return rid
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    metrics = request.app[appkeys.METRICS]
+async def _answer(request: web.Request, handler: Handler, steps: Sequence[Step]) -> web.StreamResponse:
+    """The steps, then the handler, with every error turned into a JSON answer (or re-raised:
+    redirects, and HTTP exceptions that already carry JSON)."""
     try:
+        for step in steps:
+            early = await step(request)
+            if early is not None:
+                return early
         return await handler(request)
     except errors.DuyetError as exc:
         return domain_error_response(exc)
@@ -167,7 +169,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "Location")}
         return web.json_response(error_body(code, exc.reason), status=exc.status, headers=headers)
     except RedisError as exc:
-        metrics.redis_errors.labels(type(exc).__name__).inc()
+        request.app[appkeys.METRICS].redis_errors.labels(type(exc).__name__).inc()
         if not availability.is_unavailable(exc):
             log.exception("store error during %s %s", request.method, request.path)
             return web.json_response(error_body("internal_error", "internal error"), status=500)
@@ -181,36 +183,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(error_body("internal_error", "internal error"), status=500)
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def _observe(request: web.Request, status: int, started: float) -> None:
     metrics = request.app[appkeys.METRICS]
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        route = route_name(request)
-        elapsed = time.perf_counter() - started
-        metrics.requests.labels(request.method, route, str(status)).inc()
-        metrics.latency.labels(request.method, route).observe(elapsed)
-        if route != "/metrics" and log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "%s %s %s",
-                request.method,
-                route,
-                status,
-                extra={
-                    "method": request.method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+    route = route_name(request)
+    elapsed = time.perf_counter() - started
+    metrics.requests.labels(request.method, route, str(status)).inc()
+    metrics.latency.labels(request.method, route).observe(elapsed)
+    if route != "/metrics" and log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "%s %s %s",
+            request.method,
+            route,
+            status,
+            extra={"method": request.method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2)},
+        )
 
 
 # The API reference is plain HTML with inline CSS: no script, nothing to load, never framed.
@@ -221,7 +207,7 @@ DOCS_CSP = (
 SERVER = "duyet"  # not aiohttp's "Python/3.x aiohttp/3.y": versions tell an attacker which bugs to try
 
 
-def _secure_headers(request: web.Request, headers: MutableMapping[str, str]) -> None:
+def secure_headers(request: web.Request, headers: MutableMapping[str, str]) -> None:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     headers["Server"] = SERVER
@@ -233,17 +219,35 @@ def _secure_headers(request: web.Request, headers: MutableMapping[str, str]) -> 
         headers.setdefault("Strict-Transport-Security", f"max-age={hsts}")
 
 
-@web.middleware
-async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The outermost middleware: every answer gets the headers, errors and redirects included."""
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:  # a redirect, or an error left as aiohttp made it
-        _secure_headers(request, exc.headers)
-        raise
-    if not response.prepared:  # a stream (the moderators' /v1/events) has sent its headers already
-        _secure_headers(request, response.headers)
-    return response
+def edge_middleware(steps: Sequence[Step] = (), finishes: Sequence[Finish] = ()) -> Middleware:
+    """The service's one middleware (one layer per request, not one per concern). In order:
+    the request's context (id, client, language); the `steps` (the CORS preflight, the portal's
+    key: each may answer early) and the handler, with domain, HTTP and store errors turned into
+    JSON answers; the `finishes` (CORS headers) on every answer not yet sent; the request id and
+    security headers on every answer, errors and redirects included; metrics and the debug log."""
 
+    @web.middleware
+    async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+        rid = _context(request)
+        token = logs.request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+        try:
+            try:
+                response = await _answer(request, handler, steps)
+            except web.HTTPException as exc:  # a redirect, or an error left as aiohttp made it
+                status = exc.status
+                secure_headers(request, exc.headers)
+                raise
+            status = response.status
+            if not response.prepared:  # a stream (the moderators' /v1/events) has sent its headers already
+                for finish in finishes:
+                    finish(request, response)
+                response.headers["X-Request-Id"] = rid
+                secure_headers(request, response.headers)
+            return response
+        finally:
+            _observe(request, status, started)
+            logs.request_id.reset(token)
 
-MIDDLEWARES = [security_headers_middleware, context_middleware, metrics_middleware, error_middleware]
+    return edge

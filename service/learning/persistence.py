@@ -125,4 +125,8 @@ def save(
         **(extra or {}),
     }
     card_path(artifact).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # Pin both files by their SHA-256 (the shipped model's only integrity check: no secret in the repo).
+    from service.spam.signing import write_checksums
+
+    write_checksums(artifact)
     return card

@@ -341,7 +341,9 @@ async def current_artifact(redis: Redis, keys: Keys, settings: Settings) -> Path
     """The artifact the service scores with: the registry's current version, else the shipped file."""
     version = await registry.current(redis, keys)
     if version is not None:
-        return await registry.fetch(redis, keys, version, registry.cache_dir_for(settings.data_dir))
+        return await registry.fetch(
+            redis, keys, version, registry.cache_dir_for(settings.data_dir), secret=settings.secret_bytes
+        )
     path = Path(settings.model_path)
     return path if await asyncio.to_thread(path.exists) else None
 
@@ -382,7 +384,7 @@ async def retrain(
         raise
     promoted = False
     if not dry_run:
-        card = await registry.put(redis, keys, result.artifact)
+        card = await registry.put(redis, keys, result.artifact, secret=settings.secret_bytes)
         version = str(card["version"])
         await asyncio.to_thread(shutil.rmtree, out_dir, True)  # the registry holds it now
         await redis.set(keys.labels_seen(), n_labels)
@@ -406,7 +408,15 @@ async def retrain(
                     if result.gate.passed
                     else "FORCED past a failed gate: " + "; ".join(result.gate.reasons)
                 )
-                await registry.promote(redis, keys, version, by, reason, forced=force and not result.gate.passed)
+                await registry.promote(
+                    redis,
+                    keys,
+                    version,
+                    by,
+                    reason,
+                    forced=force and not result.gate.passed,
+                    secret=settings.secret_bytes,
+                )
             promoted = True
     return RetrainOutcome(result, promoted, force and not result.gate.passed and promoted, dry_run)
 

@@ -8,6 +8,7 @@ numbers); each ban is a key with a TTL, so it lifts itself, plus an index entry 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -84,14 +85,15 @@ def normalise_client(value: str) -> str:
     return str(net)
 
 
-def client_candidates(client: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)  # every submission asks; parsing an address is the slow part
+def client_candidates(client: str) -> tuple[str, ...]:
     """What a ban on this client could be keyed by: the address and its /24 or /64."""
     try:
         ip = ipaddress.ip_address(client)
     except ValueError:
-        return [client]
+        return (client,)
     prefix = 24 if ip.version == 4 else 64
-    return [str(ip), str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))]
+    return (str(ip), str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False)))
 
 
 async def add(redis: Redis, keys: Keys, kind: BanKind, value: str, ttl_s: int, by: str, reason: str = "") -> Ban:
@@ -132,12 +134,17 @@ async def list_active(redis: Redis, keys: Keys, limit: int = 1000) -> list[Ban]:
     return out
 
 
-async def check(redis: Redis, keys: Keys, secret: bytes, client: str, phone: str | None) -> None:
-    """Raise `Banned` when the client address, its network or the phone is banned (one round trip)."""
+def ban_keys(keys: Keys, secret: bytes, client: str, phone: str | None) -> list[str]:
+    """The keys any of which, when present, bans a submission from `client` with `phone` (E.164)."""
     names = [keys.ban(BanKind.CLIENT, c) for c in client_candidates(client)]
     if phone:
         names.append(keys.ban(BanKind.PHONE, phone_hash(secret, phone)))
-    if await redis.exists(*names):
+    return names
+
+
+async def check(redis: Redis, keys: Keys, secret: bytes, client: str, phone: str | None) -> None:
+    """Raise `Banned` when the client address, its network or the phone is banned (one round trip)."""
+    if await redis.exists(*ban_keys(keys, secret, client, phone)):
         raise Banned()
 
 

@@ -14,7 +14,7 @@ outranks any fresh one.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from redis.asyncio import Redis
@@ -52,10 +52,35 @@ def priority_score(spam_probability: float, created_at_ms: int, aging_s: float =
     return created_at_ms / 1000.0 / aging_s - spam_probability
 
 
+def raw_delta(comment: NewComment) -> dict[str, str]:
+    """What the raw snapshot stores: only the fields whose typed form differs from the stored,
+    normalised one (a phone as typed, stripped markup...). Most of a comment is its text, usually
+    the same both ways: stored once, not twice (BENCHMARKS "Memory"). `raw_snapshot` restores it."""
+    return {name: value for name, value in comment.raw.items() if getattr(comment, name, None) != value}
+
+
+def raw_snapshot(stored: dict[str, str], delta: dict[str, Any]) -> dict[str, Any]:
+    """The raw snapshot as typed, from a comment hash and its stored `raw` (a delta, or a whole
+    snapshot as stored before deltas: then it is returned as it is)."""
+    same = {name: stored[name] for name in RAW_SAME if stored.get(name) and name not in delta}
+    return {**same, **delta}
+
+
+def signals_of(stored: dict[str, Any]) -> dict[str, Any]:
+    """A comment's signals as stored (only those that fired), with the others at their defaults."""
+    return {**SIGNAL_DEFAULTS, **stored}
+
+
 def _comment_fields(comment: NewComment) -> list[str]:
-    values: dict[str, Any] = asdict(comment)
     out: list[str] = []
-    for name, value in values.items():
+    for name in _FIELD_NAMES:  # not dataclasses.asdict: it deep-copies every value first
+        value: Any
+        if name == "raw":
+            value = raw_delta(comment)
+        elif name == "signals":  # the ones that did not fire are the defaults: not stored (`signals_of`)
+            value = {k: v for k, v in comment.signals.items() if v or k not in SIGNAL_DEFAULTS}
+        else:
+            value = getattr(comment, name)
         if name == "created_at_ms":
             name = "created_at"
         if value is None:
@@ -66,6 +91,20 @@ def _comment_fields(comment: NewComment) -> list[str]:
             value = repr(value)
         out += [name, str(value)]
     return out
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(NewComment))
+# A submission's signals when none fired (service.comments.submission); a comment stores the others.
+SIGNAL_DEFAULTS: dict[str, Any] = {
+    "had_markup": False,
+    "had_invisible": False,
+    "honeypot": False,
+    "seconds_to_submit": None,
+    "too_fast": False,
+    "repeat_of": None,
+}
+# Raw snapshot fields a comment hash also holds normalised under the same name.
+RAW_SAME = ("article_id", "name", "phone", "title", "content")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +172,7 @@ async def enqueue(
         repr(comment.spam_probability),
         submission.captcha_digest if submission else "",
         submission.repeat_ttl_s if submission else 0,
-        keys.events_channel(),
+        keys.events_channel(partition),
         event,
         *_comment_fields(comment),
     ]

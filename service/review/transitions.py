@@ -74,7 +74,7 @@ async def expire_leases(redis: Redis, keys: Keys, scripts: Scripts, batch: int =
             ids = await scripts.queue_expire(
                 redis,
                 [keys.claims(p), keys.pending(p), keys.decisions(p)],
-                [keys.comment_prefix(p), batch, keys.events_channel()],
+                [keys.comment_prefix(p), batch, keys.events_channel(p)],
             )
             back += ids
             if len(ids) < batch:
@@ -99,7 +99,7 @@ async def claim(
         back, flat = await scripts.queue_claim(
             redis,
             [keys.pending(p), keys.claims(p), keys.decisions(p)],
-            [keys.comment_prefix(p), moderator, limit - len(claims), lease_ms, keys.events_channel()],
+            [keys.comment_prefix(p), moderator, limit - len(claims), lease_ms, keys.events_channel(p)],
         )
         expired += back
         claims += [Claim(str(flat[j]), int(flat[j + 1]), int(flat[j + 2])) for j in range(0, len(flat), 3)]
@@ -150,7 +150,7 @@ async def decide(
         ],
         [
             *(comment_id, moderator, version, state, action, reason or "", note, label_for(action, reason)),
-            keys.events_channel(),
+            keys.events_channel(p),
             events.payload(
                 Event.DECIDED, id=comment_id, article_id=article_id, by=moderator, action=action, reason=reason or ""
             ),
@@ -177,7 +177,7 @@ async def release(
         [keys.comment(p, comment_id), keys.claims(p), keys.pending(p), keys.decisions(p)],
         [
             *(comment_id, moderator, "" if version is None else version, "1" if force else "0"),
-            keys.events_channel(),
+            keys.events_channel(p),
             events.payload(Event.RELEASED, id=comment_id, by=moderator),
         ],
     )
@@ -231,7 +231,7 @@ async def reopen(
         ],
         [
             *(comment_id, admin, "" if version is None else version, note),
-            keys.events_channel(),
+            keys.events_channel(p),
             events.payload(Event.REOPENED, id=comment_id, article_id=article_id, by=admin),
         ],
     )

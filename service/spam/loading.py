@@ -9,16 +9,33 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from service.settings import DEFAULT_MODEL
 from service.spam.card import ModelLoadError
 from service.spam.model import SpamModel
+from service.spam.signing import check_checksums
 
 log = logging.getLogger(__name__)
+
+
+def is_shipped(path: Path) -> bool:
+    """Whether `path` is the model shipped in the repository (pinned by its checksum file)."""
+    try:
+        return path.resolve() == DEFAULT_MODEL.resolve()
+    except OSError:
+        return False
+
+
+def load_verified(path: Path) -> SpamModel:
+    """The model at `path`, checked against the SHA-256 recorded beside it (required for the shipped
+    model, checked when present for any other), then against its card; ModelLoadError otherwise."""
+    check_checksums(path, required=is_shipped(path))
+    return SpamModel.load(path)
 
 
 def load_model_safely(path: Path | str) -> tuple[SpamModel | None, str | None]:
     """(model, None) or (None, a one-line reason). Never raises."""
     try:
-        return SpamModel.load(Path(path)), None
+        return load_verified(Path(path)), None
     except ModelLoadError as exc:
         return None, str(exc)
     except Exception as exc:  # the service must stay up (not ready) whatever the file holds

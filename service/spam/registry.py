@@ -7,6 +7,11 @@ version to a local cache directory (`<data_dir>/model-cache/<version>/`) only to
 `SpamModel.load`, which checks the artifact's SHA-256 against its card and refuses untrusted types,
 exactly as for the shipped file.
 
+A card matching its artifact proves nothing to someone who can write both: each version is also
+signed with a key derived from the service secret (service.spam.signing), by `put`, and checked on
+promotion, on shadowing and on every load, so a version written into the store by anyone without
+the secret is refused and the replica keeps the model it has.
+
 No current version in the registry means "the shipped file" (`DUYET_MODEL_PATH`). Promotions,
 rollbacks and shadow changes are published on `keys.model_channel()`; running services reload
 (service.spam.reload). Every change is audited in `keys.model_audit()`.
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import hmac
 import json
 import time
 from pathlib import Path
@@ -27,6 +33,8 @@ from redis.exceptions import WatchError
 
 from service import errors
 from service.spam.card import card_path
+from service.spam.signing import sign, signing_key, verify
+from service.store import channels
 from service.store.keys import Keys
 
 if TYPE_CHECKING:  # loading a model imports scikit-learn: the `duyet model` command does not need it
@@ -47,18 +55,36 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def put(redis: Redis, keys: Keys, artifact: Path) -> dict[str, Any]:
-    """Store an artifact and its card under the card's version (idempotent); return the card."""
+async def put(redis: Redis, keys: Keys, artifact: Path, *, secret: bytes) -> dict[str, Any]:
+    """Store an artifact, its card and their signature under the card's version (idempotent);
+    return the card. `secret` is the service secret (settings.secret_bytes)."""
     blob, card_text = await asyncio.to_thread(lambda: (artifact.read_bytes(), card_path(artifact).read_text("utf-8")))
     card: dict[str, Any] = json.loads(card_text)
     if hashlib.sha256(blob).hexdigest() != card.get("artifact_sha256"):
         raise errors.BadRequest(f"{artifact} does not match its card; refusing to register it", code="bad_artifact")
     version = str(card["version"])
+    card_json = json.dumps(card, ensure_ascii=False, sort_keys=True)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.set(keys.model_artifact(version), base64.b64encode(blob).decode("ascii"))
-        pipe.hset(keys.model_cards(), version, json.dumps(card, ensure_ascii=False, sort_keys=True))
+        pipe.hset(keys.model_cards(), version, card_json)
+        pipe.hset(keys.model_signatures(), version, sign(signing_key(secret), blob, card_json))
         await pipe.execute()
     return card
+
+
+async def _signed(redis: Redis, keys: Keys, version: str, secret: bytes) -> tuple[bytes, str]:
+    """The artifact and card of `version`, read together and checked against their signature
+    (ModelVersionNotFound, or UnsignedModel when they are not what a holder of the secret stored)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.get(keys.model_artifact(version))
+        pipe.hget(keys.model_cards(), version)
+        pipe.hget(keys.model_signatures(), version)
+        blob_b64, card_json, signature = await pipe.execute()
+    if blob_b64 is None or card_json is None:
+        raise ModelVersionNotFound(f"no model version {version!r} in the registry", version=version)
+    blob = base64.b64decode(blob_b64)
+    verify(signing_key(secret), blob, str(card_json), str(signature) if signature else None, version)
+    return blob, str(card_json)
 
 
 async def card(redis: Redis, keys: Keys, version: str) -> dict[str, Any]:
@@ -102,12 +128,15 @@ async def audit_log(redis: Redis, keys: Keys, count: int = 50) -> list[dict[str,
 
 
 async def _announce(redis: Redis, keys: Keys, event: str, version: str | None) -> None:
-    await redis.publish(keys.model_channel(), json.dumps({"event": event, "version": version}))
+    await channels.publish(redis, keys.model_channel(), json.dumps({"event": event, "version": version}))
 
 
-async def promote(redis: Redis, keys: Keys, version: str, by: str, reason: str = "", forced: bool = False) -> None:
-    """Make `version` current everywhere: remember the previous one for rollback, audit, announce."""
-    await card(redis, keys, version)  # refuse an unknown version
+async def promote(
+    redis: Redis, keys: Keys, version: str, by: str, reason: str = "", forced: bool = False, *, secret: bytes
+) -> None:
+    """Make `version` current everywhere: remember the previous one for rollback, audit, announce.
+    An unknown version is refused, and so is one whose signature does not hold (UnsignedModel)."""
+    await _signed(redis, keys, version, secret)
     async with redis.pipeline(transaction=True) as pipe:
         while True:
             try:
@@ -160,28 +189,36 @@ async def rollback(redis: Redis, keys: Keys, by: str, reason: str = "") -> str |
     return target
 
 
-async def set_shadow(redis: Redis, keys: Keys, version: str | None, by: str) -> None:
+async def set_shadow(redis: Redis, keys: Keys, version: str | None, by: str, *, secret: bytes) -> None:
     """Start (a version) or stop (None) scoring every submission with a candidate beside the current model."""
     if version is None:
         await redis.delete(keys.model_shadow())
     else:
-        await card(redis, keys, version)
+        await _signed(redis, keys, version, secret)
         await redis.set(keys.model_shadow(), version)
     await audit(redis, keys, "shadow", by, version=version or "(off)")
     await _announce(redis, keys, "shadow", version)
 
 
-async def fetch(redis: Redis, keys: Keys, version: str, cache_dir: Path) -> Path:
-    """The artifact of `version` on local disk (written once per replica), card beside it."""
+async def fetch(redis: Redis, keys: Keys, version: str, cache_dir: Path, *, secret: bytes) -> Path:
+    """The artifact of `version` on local disk (written once per replica), card beside it; both
+    checked against the version's signature, the local copy as well (UnsignedModel)."""
     target = cache_dir / version / ARTIFACT_NAME
-    if target.exists() and card_path(target).exists():
+    signature = await redis.hget(keys.model_signatures(), version)
+    if signature is not None and await asyncio.to_thread(_cached_matches, target, secret, str(signature)):
         return target
-    blob_b64 = await redis.get(keys.model_artifact(version))
-    card_json = await redis.hget(keys.model_cards(), version)
-    if blob_b64 is None or card_json is None:
-        raise ModelVersionNotFound(f"no model version {version!r} in the registry", version=version)
-    await asyncio.to_thread(_write, target, base64.b64decode(blob_b64), str(card_json))
+    blob, card_json = await _signed(redis, keys, version, secret)
+    await asyncio.to_thread(_write, target, blob, card_json)
     return target
+
+
+def _cached_matches(target: Path, secret: bytes, signature: str) -> bool:
+    """Whether this replica's copy is the signed version (a changed copy is written again)."""
+    try:
+        blob, card_json = target.read_bytes(), card_path(target).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return hmac.compare_digest(sign(signing_key(secret), blob, card_json), signature)
 
 
 def _write(target: Path, blob: bytes, card_json: str) -> None:
@@ -194,9 +231,9 @@ def _write(target: Path, blob: bytes, card_json: str) -> None:
     tmp_blob.replace(target)
 
 
-async def load(redis: Redis, keys: Keys, version: str, cache_dir: Path) -> SpamModel:
+async def load(redis: Redis, keys: Keys, version: str, cache_dir: Path, *, secret: bytes) -> SpamModel:
     """A verified model of `version`, loaded in a thread (the event loop keeps serving)."""
-    path = await fetch(redis, keys, version, cache_dir)
+    path = await fetch(redis, keys, version, cache_dir, secret=secret)
     from service.spam.model import SpamModel
 
     return await asyncio.to_thread(SpamModel.load, path)

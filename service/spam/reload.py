@@ -8,15 +8,15 @@ loads the new artifact in a thread and `swap`s it into the scorer; the scoring p
 and the process scores with the new version as soon as this one does (it used to load it only on
 the first batch that needed it, seconds later). A batch already taken
 finishes with the model it started with, so no request fails during the switch. Pub/sub drops
-messages while a replica is disconnected, so every replica also re-reads the registry every
-`RESYNC_S` seconds.
+messages while a replica is disconnected, so a replica re-reads the registry whenever it
+(re)subscribes, and every `RESYNC_S` seconds. The channel is a shard channel under the registry's
+`{models}` tag (service.store.channels): on a cluster only that shard carries promotions.
 A shadow version is handed to the app's `ShadowingScorer` (service.spam.shadow).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from pathlib import Path
@@ -28,9 +28,11 @@ from redis.exceptions import RedisError
 from service import tasks as background
 from service.spam import registry
 from service.spam.card import card_path
+from service.spam.loading import load_verified
 from service.spam.model import SpamModel
 from service.spam.scorer import SpamScorer
 from service.spam.shadow import ShadowingScorer
+from service.store.channels import ShardSubscription
 from service.store.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -48,9 +50,18 @@ class ModelFollower:
     """Keeps one replica's scorer on the registry's current (and shadow) version."""
 
     def __init__(
-        self, redis: Redis, keys: Keys, scorer: SpamScorer, model_path: Path, cache: Path, model_error: list[str]
+        self,
+        redis: Redis,
+        keys: Keys,
+        scorer: SpamScorer,
+        model_path: Path,
+        cache: Path,
+        model_error: list[str],
+        *,
+        secret: bytes,
     ) -> None:
         self._redis, self._keys, self._scorer = redis, keys, scorer
+        self._secret = secret  # registry versions must be signed with it (service.spam.signing)
         self._model_path, self._cache = model_path, cache
         # Why the model is not ready (shared with readiness); cleared once a version loads.
         self.model_error = model_error
@@ -66,14 +77,14 @@ class ModelFollower:
             wanted = await registry.current(redis, keys)
             try:
                 if wanted is not None and wanted != scorer.version:
-                    path = await registry.fetch(redis, keys, wanted, cache)
+                    path = await registry.fetch(redis, keys, wanted, cache, secret=self._secret)
                     scorer.preload(path, wanted)  # the scoring process loads it meanwhile, not after
                     scorer.swap(await asyncio.to_thread(SpamModel.load, path))
                     changed["current"] = wanted
                 elif wanted is None:
                     shipped = await asyncio.to_thread(_shipped_version, self._model_path)
                     if shipped is not None and scorer.version is not None and shipped != scorer.version:
-                        scorer.swap(await asyncio.to_thread(SpamModel.load, self._model_path))
+                        scorer.swap(await asyncio.to_thread(load_verified, self._model_path))
                         changed["current"] = shipped
                 if changed:
                     self.model_error.clear()
@@ -85,7 +96,9 @@ class ModelFollower:
                 shadow = await registry.shadow(redis, keys)
                 if shadow != scorer.shadow_version:
                     try:
-                        await scorer.set_shadow(await registry.load(redis, keys, shadow, cache) if shadow else None)
+                        await scorer.set_shadow(
+                            await registry.load(redis, keys, shadow, cache, secret=self._secret) if shadow else None
+                        )
                         changed["shadow"] = shadow
                     except Exception as exc:
                         log.error("could not load shadow model %s: %s", shadow, exc)
@@ -96,20 +109,15 @@ class ModelFollower:
         """Follow the model channel; re-read the registry on every message and every RESYNC_S seconds."""
         while bg.running:
             try:
-                pubsub = self._redis.pubsub()
-                try:
-                    await pubsub.subscribe(self._keys.model_channel())
+                async with ShardSubscription(self._redis, [self._keys.model_channel()]) as subscription:
                     await self.sync()  # whatever was announced while we were not listening
                     loop = asyncio.get_running_loop()
                     last = loop.time()
                     while bg.running:
-                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        message = await subscription.get(1.0)
                         if message is not None or loop.time() - last >= RESYNC_S:
                             await self.sync()
                             last = loop.time()
-                finally:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
             except (RedisError, OSError) as exc:
                 log.warning("model channel lost (%s); retrying", type(exc).__name__)
                 await bg.pause(1.0)

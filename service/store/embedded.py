@@ -102,6 +102,11 @@ def start(data_dir: Path) -> ValkeyServer:
             "appendfsync": "always",
             "save": "",
             "maxmemory-policy": "noeviction",
+            # A pending comment is one hash of ~25 fields, its text up to a few KB: kept as one
+            # compact listpack rather than a hash table (a table entry costs ~60 bytes a field),
+            # about half the memory per comment (BENCHMARKS "Memory"; docs/deploy.md for other servers).
+            "hash-max-listpack-value": "4096",
+            "hash-max-listpack-entries": "64",
             "pidfile": str(_pidfile(data_dir)),
         },
     )

@@ -80,6 +80,16 @@ class Keys:
         """Sorted set of decided comments that still hold personal data, by decision time (ms): retention's to-do."""
         return f"{self.tag(partition)}:pii"
 
+    def pii_open_mark(self, partition: int) -> str:
+        """String: the submission time (ms) up to which undecided comments' personal data is erased:
+        retention's place in the open zset, so each old pending comment is erased once, not every sweep."""
+        return f"{self.tag(partition)}:pii_open_mark"
+
+    def replication_mark(self, partition: int) -> str:
+        """String with a TTL: rewritten right before a WAIT on the same connection, so the WAIT covers
+        every earlier write to the partition's primary (WAIT only counts its own connection's writes)."""
+        return f"{self.tag(partition)}:replication_mark"
+
     def article_approved(self, partition: int, article_id: str) -> str:
         """Sorted set of one article's approved comment ids, by approval time (ms): the public listing."""
         return f"{self.tag(partition)}:article:{article_id}:approved"
@@ -115,10 +125,12 @@ class Keys:
         """Hash with the captcha's TTL: 'h' (HMAC of the answer), 'png', 'wav:<lang>' (rendered on demand)."""
         return f"{self.tag(self.partition_of(seal))}:cap:{seal}"
 
-    def captcha_pool(self, variant: str) -> str:
-        """List of pooled captcha seals ('<created unix time>:<seal>', oldest first; each captcha already
-        stored under `pooled_captcha(seal)`); `variant` fingerprints size, length, test code, secret."""
-        return f"{self.prefix}:{{cappool}}:{variant}"
+    def captcha_pool(self, partition: int, variant: str) -> str:
+        """List of one partition's pooled captcha seals ('<created unix time>:<seal>', oldest first; each
+        captcha already stored under `pooled_captcha(seal)`, a seal of this partition); `variant`
+        fingerprints size, length, test code, secret. One list per partition, so a burst of captchas
+        spreads over the cluster's shards as the submissions that consume them do."""
+        return f"{self.tag(partition)}:cappool:{variant}"
 
     def pooled_captcha(self, seal: str) -> str:
         """A pre-rendered captcha, as `captcha` holds one, in its seal's partition like `captcha`
@@ -142,13 +154,18 @@ class Keys:
         (the reader's words never go into a URL)."""
         return f"{self.prefix}:{{draft:{draft_id}}}"
 
-    def events_channel(self) -> str:
-        """Pub/sub channel of queue changes, for live UIs."""
-        return f"{self.prefix}:events"
+    def events_channel(self, partition: int) -> str:
+        """Shard channel of one partition's queue changes, for live UIs: under the partition's tag, so
+        the scripts changing the partition SPUBLISH on it (service.store.channels says why sharded)."""
+        return f"{self.tag(partition)}:events"
+
+    def events_channels(self) -> list[str]:
+        """Every partition's events channel: what a live UI subscribes to."""
+        return [self.events_channel(p) for p in range(self.partitions)]
 
     def model_channel(self) -> str:
-        """Pub/sub channel announcing a promoted model."""
-        return f"{self.prefix}:model"
+        """Shard channel announcing a promoted model (or a rollback, a shadow change)."""
+        return f"{self.prefix}:{{models}}:channel"
 
     # --- model registry: one tag, so a promotion is one MULTI ---
     def model_artifact(self, version: str) -> str:
@@ -158,6 +175,11 @@ class Keys:
     def model_cards(self) -> str:
         """Hash: model version -> its card (JSON)."""
         return f"{self.prefix}:{{models}}:cards"
+
+    def model_signatures(self) -> str:
+        """Hash: model version -> HMAC of its artifact and card under the service secret
+        (service.spam.signing): what makes a version loadable, not just present."""
+        return f"{self.prefix}:{{models}}:signatures"
 
     def model_current(self) -> str:
         """String: the version every replica should score with (absent: the shipped file)."""

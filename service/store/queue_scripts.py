@@ -5,6 +5,8 @@ it runs, whole (in the compatibility mode without the line, a first non-growing 
 captcha's UNLINK, would let the rest through). The transition scripts run at maxmemory.
 Each script changing the queue writes its audit entry to the partition's decision stream and
 publishes its event itself, so a crash between a change and its record or event is impossible.
+Events go out with SPUBLISH on the partition's own shard channel (`Keys.events_channel(p)`, in the
+script's slot, as a cluster requires of a script's SPUBLISH; service.store.channels says why sharded).
 """
 
 # --------------------------------------------------------------------------- review queue
@@ -21,7 +23,7 @@ QUEUE_ENQUEUE = """#!lua
 -- ARGV[1] = comment id, ARGV[2] = priority score, ARGV[3] = created_at ms,
 -- ARGV[4] = idempotency ttl s ('0': no idempotency key), ARGV[5] = model version,
 -- ARGV[6] = spam probability, ARGV[7] = HMAC of the captcha answer ('': no captcha to consume),
--- ARGV[8] = repeat marker ttl s ('0': none), ARGV[9] = events channel, ARGV[10] = event (JSON),
+-- ARGV[8] = repeat marker ttl s ('0': none), ARGV[9] = the partition's events channel, ARGV[10] = event (JSON),
 -- ARGV[11..] = field, value pairs of the comment hash
 -- returns {id, 1} when written; {first id, 0} when this submission was written before (the same
 -- Idempotency-Key, or a re-run with the same comment id): the first outcome, nothing written;
@@ -49,7 +51,7 @@ local xid = redis.call('XADD', KEYS[4], '*', 'event', 'submitted', 'id', ARGV[1]
 redis.call('HSET', KEYS[1], 'log', xid)
 if ARGV[4] ~= '0' then redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[4]) end
 if ARGV[8] ~= '0' then redis.call('SET', KEYS[7], ARGV[1], 'EX', ARGV[8], 'NX') end
-redis.call('PUBLISH', ARGV[9], ARGV[10])
+redis.call('SPUBLISH', ARGV[9], ARGV[10])
 return {ARGV[1], 1}
 """
 
@@ -69,12 +71,13 @@ local function audit(h, stream, ...)
   if log then redis.call('HSET', h, 'log', log .. ' ' .. xid) else redis.call('HSET', h, 'log', xid) end
 end
 -- Publish a queue event (service.review.events): `base` is the JSON the caller built (type, id, ...),
--- `extra` what only the script knows (state, version). No channel: nothing to publish.
+-- `extra` what only the script knows (state, version), on the partition's shard channel (same slot as
+-- the script's keys). No channel: nothing to publish.
 local function announce(channel, base, extra)
   if not channel or channel == '' then return end
   local ev = cjson.decode(base)
   for k, v in pairs(extra) do ev[k] = v end
-  redis.call('PUBLISH', channel, cjson.encode(ev))
+  redis.call('SPUBLISH', channel, cjson.encode(ev))
 end
 -- Return claims whose lease ended (score <= now) to pending, announced on `channel`; returns their ids.
 local function expire_due(claims, pending, decisions, prefix, now, max, channel)
@@ -278,29 +281,78 @@ return {'ok', 'pending', v, now}
 """
 )
 
-QUEUE_ERASE_PII = """
--- KEYS[1] = pii zset (decided comments still holding personal data, by decision time)
--- ARGV[1] = comment key prefix, ARGV[2] = cutoff ms (decided at or before), ARGV[3] = most to erase
--- returns the number of comments erased. Text, labels and scores stay (retraining needs them);
--- phone, client address and user agent go, from the hash and from the raw snapshot.
-local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[2], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]))
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for _, id in ipairs(due) do
-  local h = ARGV[1] .. id
+# Erase one comment's personal data (phone, client address, user agent) from its hash and from its
+# raw snapshot; text, labels and scores stay (retraining needs them). Shared by the two erase scripts.
+_ERASE_ONE = """
+-- returns 1 when the comment held personal data (now erased), else 0
+local function erase(h, now)
+  if redis.call('EXISTS', h) == 0 then return 0 end
+  local held = 0
   local raw = redis.call('HGET', h, 'raw')
   if raw then
     local ok, snap = pcall(cjson.decode, raw)
-    if ok and type(snap) == 'table' then
+    if ok and type(snap) == 'table' and (snap['phone'] or snap['client'] or snap['user_agent']) then
       snap['phone'] = nil
       snap['client'] = nil
       snap['user_agent'] = nil
       redis.call('HSET', h, 'raw', cjson.encode(snap))
+      held = 1
     end
   end
-  redis.call('HDEL', h, 'phone', 'client', 'user_agent')
-  if redis.call('EXISTS', h) == 1 then redis.call('HSET', h, 'pii_erased_at', now) end
+  if redis.call('HDEL', h, 'phone', 'client', 'user_agent') > 0 then held = 1 end
+  if held == 1 then redis.call('HSET', h, 'pii_erased_at', now) end
+  return held
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+QUEUE_ERASE_PII = (
+    _ERASE_ONE
+    + """
+-- KEYS[1] = pii zset (decided comments still holding personal data, by decision time)
+-- ARGV[1] = comment key prefix, ARGV[2] = cutoff ms (decided at or before), ARGV[3] = most to erase
+-- returns the number of comments erased.
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[2], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do
+  erase(ARGV[1] .. id, now)
   redis.call('ZREM', KEYS[1], id)
 end
 return #due
 """
+)
+
+QUEUE_ERASE_OPEN_PII = (
+    _ERASE_ONE
+    + """
+-- A comment nobody decided is no reason to keep a reader's phone and address past the retention
+-- period: erase them from undecided comments submitted long ago too; the comment stays in the queue
+-- (reviewable, its text intact). The mark remembers how far the open zset was walked, so each
+-- comment is erased once as it crosses the cutoff (a decision later erases it again: harmless).
+-- KEYS[1] = open zset (undecided comments by submission time ms), KEYS[2] = the mark (string, ms)
+-- ARGV[1] = comment key prefix, ARGV[2] = cutoff ms (submitted at or before), ARGV[3] = most to erase
+-- returns {comments erased, 1 when there may be more before the cutoff else 0}
+local cutoff = math.min(tonumber(ARGV[2]), now)  -- the mark never passes the store's clock
+local mark = redis.call('GET', KEYS[2])
+if mark and tonumber(mark) >= cutoff then return {0, 0} end
+local from = mark and ('(' .. mark) or '-inf'
+local due = redis.call('ZRANGE', KEYS[1], from, cutoff, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]), 'WITHSCORES')
+local erased, last = 0, nil
+for i = 1, #due, 2 do
+  erased = erased + erase(ARGV[1] .. due[i], now)
+  last = due[i + 1]
+end
+local more = 0
+if #due / 2 >= tonumber(ARGV[3]) then
+  -- A full batch: finish its last millisecond, so the mark can move past it without skipping any.
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], last, last, 'BYSCORE')) do
+    erased = erased + erase(ARGV[1] .. id, now)
+  end
+  more = 1
+else
+  last = cutoff
+end
+redis.call('SET', KEYS[2], string.format('%d', tonumber(last)))
+return {erased, more}
+"""
+)

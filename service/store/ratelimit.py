@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from redis.asyncio import Redis
@@ -13,6 +14,7 @@ from service.store.scripts import Scripts
 IPV6_BLOCK = 64  # one subscriber's allocation, as bans count it (service.review.bans)
 
 
+@functools.lru_cache(maxsize=4096)  # asked on every submission; parsing an address is the slow part
 def subject_of(subject: str) -> str:
     """The rate-limited subject: an IPv6 client counts as its /64, since one subscriber holds the
     whole block and could otherwise rotate through 2^64 addresses; anything else as given."""

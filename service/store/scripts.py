@@ -8,14 +8,17 @@ into Python values or domain exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from service.store.queue_scripts import (
     QUEUE_CLAIM,
     QUEUE_DECIDE,
     QUEUE_ENQUEUE,
+    QUEUE_ERASE_OPEN_PII,
     QUEUE_ERASE_PII,
     QUEUE_EXPIRE,
     QUEUE_RELEASE,
@@ -111,6 +114,21 @@ return 1
 """
 
 
+class Batch:
+    """Commands for one round trip: a pipeline without MULTI, scripts sent by EVALSHA alone (a
+    redis-py pipeline asks SCRIPT EXISTS before every run: one round trip more). Replies are raw."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+        self.scripts: list[Any] = []
+
+    def script(self, script: Any, keys: list[str], args: list[Any]) -> None:
+        self.scripts.append(script)
+        # execute_command, not pipe.evalsha: redis-py's cluster pipeline refuses the latter by name,
+        # while routing EVALSHA by its keys' slot (tests/test_script_slots.py runs it on a cluster).
+        self.pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+
+
 class Scripts:
     """Scripts registered with redis-py (EVALSHA, falling back to EVAL after a server restart)."""
 
@@ -124,6 +142,7 @@ class Scripts:
         self._queue_renew = redis.register_script(QUEUE_RENEW)
         self._queue_reopen = redis.register_script(QUEUE_REOPEN)
         self._queue_erase_pii = redis.register_script(QUEUE_ERASE_PII)
+        self._queue_erase_open_pii = redis.register_script(QUEUE_ERASE_OPEN_PII)
         self._lock_release = redis.register_script(LOCK_RELEASE)
         self._captcha_consume = redis.register_script(CAPTCHA_CONSUME)
         self._captcha_check = redis.register_script(CAPTCHA_CHECK)
@@ -135,6 +154,36 @@ class Scripts:
     @staticmethod
     async def _run(script: Any, redis: Redis, keys: list[str], args: list[Any]) -> Any:
         return await script(keys=keys, args=args, client=redis)
+
+    @staticmethod
+    async def batch(redis: Redis, build: Callable[[Batch], None]) -> list[Any]:
+        """Run what `build` adds to a Batch in one round trip; the replies, in order.
+
+        A store that lost its scripts (restarted, SCRIPT FLUSH) answers NOSCRIPT without running
+        them: they are loaded and the batch is sent again (its plain commands must be safe to
+        repeat: reads, or writes whose scripts did not run)."""
+        for attempt in range(2):
+            async with redis.pipeline(transaction=False) as pipe:
+                batch = Batch(pipe)
+                build(batch)
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
+                for script in batch.scripts:
+                    script.sha = await redis.script_load(script.script)
+                continue
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return replies
+        raise AssertionError("unreachable")
+
+    def batch_ratelimit(self, batch: Batch, key: str, window_ms: int) -> None:
+        """RATELIMIT in a batch; its reply is [count, ms until the window ends]."""
+        batch.script(self._ratelimit, [key], [window_ms])
+
+    def batch_captcha_check(self, batch: Batch, key: str, digest: str) -> None:
+        """CAPTCHA_CHECK in a batch; its reply as `captcha_check`'s."""
+        batch.script(self._captcha_check, [key], [digest])
 
     async def ratelimit(self, redis: Redis, key: str, window_ms: int) -> tuple[int, int]:
         count, ttl = await self._run(self._ratelimit, redis, [key], [window_ms])
@@ -171,6 +220,11 @@ class Scripts:
 
     async def queue_erase_pii(self, redis: Redis, keys: list[str], args: list[Any]) -> int:
         return int(await self._run(self._queue_erase_pii, redis, keys, args))
+
+    async def queue_erase_open_pii(self, redis: Redis, keys: list[str], args: list[Any]) -> tuple[int, bool]:
+        """See QUEUE_ERASE_OPEN_PII: (comments erased, whether more may be due)."""
+        erased, more = await self._run(self._queue_erase_open_pii, redis, keys, args)
+        return int(erased), bool(more)
 
     async def lock_release(self, redis: Redis, key: str, token: str) -> bool:
         """Release a lock this holder still holds (compare and delete, atomically)."""

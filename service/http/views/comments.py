@@ -25,7 +25,7 @@ from service.comments.validation import Rules, check_article_id, submission_mode
 from service.http import appkeys, bodies, drafts, openapi, presentation
 from service.http.web import MAX_BODY
 from service.review import reading
-from service.store import availability
+from service.store import availability, durability
 
 routes = web.RouteTableDef()
 
@@ -242,6 +242,11 @@ async def post_comment(request: web.Request) -> web.Response:
             metrics=app[appkeys.METRICS],
         )
         accepted = await comments.submit(deps, data, origin)
+        # A 202 only once DUYET_REDIS_WAIT_REPLICAS replicas hold it (replays too: a retry of a 503).
+        s = deps.settings
+        await durability.replicated(
+            deps.redis, deps.keys, deps.keys.partition_of(accepted.id), s.redis_wait_replicas, s.redis_timeout
+        )
     except errors.ValidationFailed as exc:
         if back_to is None:
             raise

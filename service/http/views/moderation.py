@@ -330,7 +330,15 @@ async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
         name="queue-maintenance",
     )
     bg.start(
-        retention.loop(redis, keys, scripts, settings.retention_days, settings.retention_sweep_seconds, bg),
+        retention.loop(
+            redis,
+            keys,
+            scripts,
+            settings.retention_days,
+            settings.retention_sweep_seconds,
+            bg,
+            audit_days=settings.audit_retention_days,
+        ),
         name="retention",
     )
     yield

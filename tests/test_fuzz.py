@@ -1,0 +1,184 @@
+"""Schemathesis over every operation of the API, as every kind of caller (issue 20: fuzzing).
+
+The real app on a real TCP port (real Redis, the shipped model, captcha test mode, rate limits
+off so generated requests reach the handlers), called as a reader (no credentials), a
+moderator, an admin and a portal (its API key). For every generated request: never a 5xx, every
+answer as the OpenAPI document says (status, content type, headers, body), and a request the
+document calls valid is accepted, or refused for a reason the document cannot express and the
+handler must keep (a credential that does not reach, a comment that does not exist, a version
+that moved on, a captcha answered wrong, a rate limit), never turned away as malformed.
+
+Seeded (`derandomize`), so CI runs the same cases every time; the number of cases sent is
+counted and must reach MIN_CASES over the four callers (SECURITY.md records it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from aiohttp import web
+from hypothesis import HealthCheck, settings
+from redis.asyncio import Redis
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    positive_data_acceptance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from service.http.app import create_app
+from service.review import moderators, portals
+from service.settings import load, resolve
+from service.store.keys import Keys
+from tests.conftest import TEST_SECRET
+from tests.submission_helpers import CODE
+
+ROLES = ("reader", "moderator", "admin", "portal")
+EXAMPLES = 10  # per operation and caller: 37 operations x 4 callers reach MIN_CASES in ~1 minute
+MIN_CASES = 1000
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    positive_data_acceptance,
+]
+# What a request the document calls valid may still be answered: the caller lacks the right
+# (401/403), the thing named does not exist (404), a version or state moved on (409), a rate
+# limit (429); 422 is a submission the reader got wrong in a way no schema can say (a wrong
+# captcha answer, a phone that is not a phone number, a name of invisible characters).
+ACCEPTABLE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
+CONFIG = SchemathesisConfig.from_dict(
+    {"checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTABLE}}, "seed": 20}
+)
+
+sent: Counter[str] = Counter()  # cases sent, by caller
+
+
+@pytest.fixture(scope="module")
+def fuzz_url(redis_url: str) -> Iterator[str]:
+    """The real app on a real TCP port, from its own thread and event loop (requests is blocking)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="dy-fuzz-"))
+    app_settings = resolve(
+        load(
+            {},
+            redis_url=redis_url,
+            key_prefix="fuzz",
+            data_dir=data_dir,
+            secret_key=TEST_SECRET,
+            log_level="WARNING",
+            captcha_test_code=CODE,
+            captcha_pool_target=0,
+            captcha_render_workers=1,
+            captcha_issue_limit=0,
+            captcha_refresh_limit=0,
+            submit_limit_client=0,
+            submit_limit_article=0,
+            spam_score_process=False,
+            redis_timeout=5.0,
+        )
+    )
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    runner = web.AppRunner(create_app(app_settings))
+
+    async def start() -> int:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return int(runner.addresses[0][1])
+
+    port = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=60)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def credentials(redis_url: str, fuzz_url: str) -> dict[str, dict[str, str]]:
+    """Headers of each caller: none, a moderator's token, an admin's token, a portal's key."""
+
+    async def make() -> dict[str, dict[str, str]]:
+        redis: Redis = Redis.from_url(redis_url, decode_responses=True)
+        keys = Keys("fuzz")
+        try:
+            _, mod = await moderators.add(redis, keys, "fuzz-moderator", moderators.Role.MODERATOR)
+            _, admin = await moderators.add(redis, keys, "fuzz-admin", moderators.Role.ADMIN)
+            _, portal = await portals.add(redis, keys, "fuzz-portal")
+        finally:
+            await redis.aclose()
+        return {
+            "reader": {},
+            "moderator": {"Authorization": f"Bearer {mod}"},
+            "admin": {"Authorization": f"Bearer {admin}"},
+            "portal": {portals.KEY_HEADER: portal, portals.CLIENT_IP_HEADER: "198.51.100.7"},
+        }
+
+    return asyncio.run(make())
+
+
+@pytest.fixture(scope="module")
+def fuzz_schema(fuzz_url: str) -> Any:
+    return schemathesis.openapi.from_url(f"{fuzz_url}/openapi.json", config=CONFIG)
+
+
+schema = schemathesis.pytest.from_fixture("fuzz_schema")
+
+
+def _as(role: str) -> Any:
+    """The fuzzing test of one caller (one test per caller: schemathesis' generated tests take no
+    `parametrize`, and a failure then names the caller)."""
+
+    @pytest.mark.slow
+    @schema.parametrize()
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def fuzz(case: Any, fuzz_url: str, credentials: dict[str, dict[str, str]]) -> None:
+        """Generated requests for every operation: never a 5xx, every answer as documented,
+        valid requests accepted or refused only for a reason the handler must keep."""
+        sent[role] += 1
+        with requests.Session() as session:
+            case.call_and_validate(
+                base_url=fuzz_url, session=session, headers=credentials[role], checks=CHECKS, timeout=10
+            )
+
+    return fuzz
+
+
+test_every_operation_as_a_reader = _as("reader")
+test_every_operation_as_a_moderator = _as("moderator")
+test_every_operation_as_an_admin = _as("admin")
+test_every_operation_as_a_portal = _as("portal")
+
+
+@pytest.mark.slow
+def test_enough_cases_were_sent() -> None:
+    """The four callers together sent at least MIN_CASES requests (run after the fuzzing above)."""
+    if set(sent) != set(ROLES):
+        pytest.skip("runs after the whole fuzzing of this module")
+    print(f"schemathesis cases sent: {dict(sent)}, total {sum(sent.values())}")
+    assert sum(sent.values()) >= MIN_CASES, dict(sent)
