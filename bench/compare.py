@@ -1,6 +1,6 @@
 """Submissions side by side, in one run on the same cores: the aiohttp ceiling, Isso and duyet.
 
-    .venv/bin/python bench/compare.py                      # 10 s per target, 3 runs (~12 minutes)
+    .venv/bin/python bench/compare.py                      # 10 s per target, 3 runs (~20 minutes)
     .venv/bin/python bench/compare.py --seconds 2 --runs 1 --write /tmp/compare.md   # a short trial
 
 Each server under test runs on core 0 (`taskset -c 0`, with every process it starts and the
@@ -520,7 +520,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
         )
     if "duyet-flow" in targets:
         method.append(
-            "The reader's flow is chained in wrk (one connection per thread, so each thread is one reader); "
+            "The reader's flow (rate limits off) is chained in wrk (one connection per thread, so each thread is "
+            "one reader); "
             f"a fresh server with {plan['flow_pool']:,} captchas pre-rendered in its pool for each connection count."
         )
     if "duyet-2w" in targets:
@@ -595,15 +596,16 @@ def markdown(result: dict[str, Any], command: str) -> str:
 
 
 def write_section(path: Path, markers: tuple[str, str], body: str, heading: str = "## Submission") -> None:
-    """Replace the text between `markers` in `path` (added under `heading` when absent)."""
+    """Replace the text between `markers` in `path` (added at the end of `heading`'s section when absent)."""
     text = path.read_text()
     start, end = markers
     block = f"{start}\n{body.rstrip()}\n{end}"
     if start in text and end in text:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
-        at = text.index(heading + "\n") + len(heading) + 1
-        text = text[:at] + "\n" + block + "\n" + text[at:]
+        after = text.index(heading + "\n") + len(heading)
+        at = text.find("\n## ", after) + 1 or len(text)
+        text = text[:at] + block + "\n\n" + text[at:]
     path.write_text(text)
 
 
@@ -638,8 +640,7 @@ def main() -> None:
     result = run_all(plan)
     OUT.mkdir(exist_ok=True)
     (OUT / "compare.json").write_text(json.dumps(result, indent=1))
-    command = "make bench" if args.runs == 3 and args.seconds == 10 else "bench/compare.py " + " ".join(sys.argv[1:])
-    text = markdown(result, command)
+    text = markdown(result, " ".join([".venv/bin/python bench/compare.py", *sys.argv[1:]]))
     print("\n" + text)
     if args.write != "-":
         write_section(Path(args.write), MARKERS, text)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import shutil
@@ -110,6 +111,22 @@ async def submit_all(url: str, lines: list[str], concurrency: int) -> tuple[list
     return ids, statuses
 
 
+def role(pid: int, root: int, cmdline: str) -> str:
+    """What a process of the service is, from what it has loaded (they share one command line)."""
+    maps = ""
+    with contextlib.suppress(OSError):
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    if pid == root:
+        return "serving process" + (" (scikit-learn loaded)" if "/sklearn/" in maps else "")
+    if "resource_tracker" in cmdline:
+        return "multiprocessing resource tracker"
+    if "/sklearn/" in maps:
+        return "scoring process (scikit-learn loaded)"
+    if "/PIL/" in maps:
+        return "captcha renderer"
+    return "forkserver" if "forkserver" in cmdline else "child"
+
+
 def processes(root: int) -> list[dict[str, Any]]:
     """RSS and Pss of the server and every process it started (MB), each with what it is."""
     out = []
@@ -120,18 +137,9 @@ def processes(root: int) -> list[dict[str, Any]]:
         except OSError:
             continue
         pss = next((int(x.split()[1]) for x in rollup.splitlines() if x.startswith("Pss:")), 0)
-        role = "server" if pid == root else ("valkey" if "valkey" in cmdline else "child")
-        for name in ("resource_tracker", "forkserver", "spawn_main"):
-            if name in cmdline:
-                role = f"child ({name})"
         out.append(
-            {
-                "pid": pid,
-                "role": role,
-                "rss_mb": status_kb(pid, "VmRSS") / 1024,
-                "hwm_mb": status_kb(pid, "VmHWM") / 1024,
-            }
-            | {"pss_mb": pss / 1024}
+            {"pid": pid, "server": pid == root, "role": role(pid, root, cmdline), "pss_mb": pss / 1024}
+            | {"rss_mb": status_kb(pid, "VmRSS") / 1024, "hwm_mb": status_kb(pid, "VmHWM") / 1024}
         )
     return out
 
@@ -192,8 +200,8 @@ def measure(count: int, concurrency: int) -> dict[str, Any]:
 
 def markdown(r: dict[str, Any], command: str) -> str:
     n = max(r["stored"], 1)
-    server = next(p for p in r["processes"] if p["role"] == "server")
-    others = [p for p in r["processes"] if p["role"] != "server"]
+    server = next(p for p in r["processes"] if p["server"])
+    others = [p for p in r["processes"] if not p["server"]]
     per_kb = r["used_memory_per_comment"] / 1024
     lines = [
         "### Memory: Redis per pending comment, service RSS",
@@ -208,7 +216,7 @@ def markdown(r: dict[str, Any], command: str) -> str:
         f"{r['used_memory_per_comment']:,.0f} B "
         f"| <= 2,048 B: **{'met' if per_kb <= 2 else 'not met'}** ({per_kb / 2:.0%} of it) |",
         f"| `MEMORY USAGE` of one comment hash | {r['comment_hash_bytes'] or 0:,.0f} B | |",
-        f"| serving process VmRSS (peak) / Pss, after the submissions | {server['rss_mb']:.0f} MB "
+        f"| {server['role']}: VmRSS (peak) / Pss, after the submissions | {server['rss_mb']:.0f} MB "
         f"({server['hwm_mb']:.0f}) / {server['pss_mb']:.0f} MB "
         f"| <= 250 MB: **{'met' if server['rss_mb'] <= 250 else 'not met'}** |",
     ]

@@ -42,7 +42,12 @@ class Server:
         )
         pin = ["taskset", "-c", cpus] if cpus else []  # taskset execs the server: the pid is the server's
         self.proc = subprocess.Popen(
-            [*pin, sys.executable, "-c", "import sys; from service.commands.main import main; sys.exit(main(['serve']))"],
+            [
+                *pin,
+                sys.executable,
+                "-c",
+                "import sys; from service.commands.main import main; sys.exit(main(['serve']))",
+            ],
             cwd=ROOT,
             env=full,
             stdout=subprocess.DEVNULL,

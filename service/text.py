@@ -6,6 +6,7 @@ served another; so this module is the single place that decides what "normalised
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -36,6 +37,10 @@ _BREAKS = re.compile(
     re.I,
 )
 _SPACES = re.compile(r"[^\S\n]+")
+# Control characters (category Cc: C0, DEL, C1) but newline and tab.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A one-line ASCII value without these characters cannot hold markup: nothing to do but spaces.
+_MARKUP_CHARS = re.compile(r"[<&\[]")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -50,24 +55,35 @@ class Normalised:
 
 def _strip_controls(text: str) -> str:
     # Keep newlines and tabs (content is multi-line); drop every other control character.
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return _CONTROLS.sub("", text)
+
+
+@functools.cache
+def _mark_runs() -> re.Pattern[str]:
+    """Runs of more than MAX_MARKS combining marks (Unicode category M), built on first use from
+    the Unicode database (the planes that hold any, ~30 ms): `re` has no \\p{M}."""
+    ranges: list[str] = []
+    start = prev = -2
+    for cp in (*range(0x20000), *range(0xE0100, 0xE01F0)):
+        if unicodedata.category(chr(cp))[0] != "M":
+            continue
+        if cp != prev + 1:
+            if start >= 0:
+                ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(prev))}")
+            start = cp
+        prev = cp
+    ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(prev))}")
+    return re.compile(f"[{''.join(ranges)}]{{{MAX_MARKS + 1},}}")
 
 
 def _trim_marks(text: str) -> tuple[str, bool]:
     """`text` with every run of combining marks cut to MAX_MARKS, and whether any was cut."""
-    out: list[str] = []
-    run = 0
-    cut = False
-    for ch in text:
-        if unicodedata.category(ch).startswith("M"):
-            run += 1
-            if run > MAX_MARKS:
-                cut = True
-                continue
-        else:
-            run = 0
-        out.append(ch)
-    return ("".join(out), True) if cut else (text, False)
+    if text.isascii():
+        return text, False
+    runs = _mark_runs()
+    if runs.search(text) is None:
+        return text, False
+    return runs.sub(lambda m: m.group()[:MAX_MARKS], text), True
 
 
 def reveal(raw: str) -> str:
@@ -91,6 +107,8 @@ def normalise(raw: str, *, multiline: bool = False) -> Normalised:
     One-line fields (name, title) get all whitespace collapsed to single spaces; multi-line
     fields (content) keep line breaks but lose trailing spaces and runs of blank lines.
     """
+    if not multiline and raw.isascii() and raw.isprintable() and _MARKUP_CHARS.search(raw) is None:
+        return Normalised(" ".join(raw.split()), had_markup=False, had_invisible=False)  # ids, codes, phones
     text = unicodedata.normalize("NFC", raw.replace("\r\n", "\n").replace("\r", "\n"))
     had_invisible = bool(_INVISIBLE.search(text))
     text = _INVISIBLE.sub("", text)

@@ -3,11 +3,14 @@ Sentinel (tests/sentinel_topology.py: a primary, a replica, three sentinels) or 
 (tests/topology.py: one shard's primary of three). A real `duyet serve` process, 16 readers.
 
 What every test checks, as the reader sees it: while there is no primary the service answers 503
-with Retry-After, never 500; it finds the promoted replica by itself (no restart, no operator);
-no comment is stored twice. And it counts acknowledged submissions found afterwards: with
+with Retry-After, never 500 (the Cluster client may instead hold a request until the promoted
+replica answers it); it finds the promoted replica by itself (no restart, no operator); no comment
+is stored twice. And it counts acknowledged submissions found afterwards: with
 `DUYET_REDIS_WAIT_REPLICAS=0` replication is asynchronous, and a comment answered 202 a moment
 before the kill may not have reached the replica; with 1, a 202 means the replica had it, and
-none may be lost. The figures go to BENCHMARKS.md ("Failover") and docs/deploy.md.
+none may be lost (a comment in flight at the kill may be stored and answered 503: its outcome was
+unknown when the primary died; the reader's Idempotency-Key retry answers 202 for it). The
+figures go to docs/deploy.md ("Failover: measured"; `DUYET_FAULTS_REPORT=file` appends them).
 
 With a wait, the nodes also refuse writes while they have no replica (`min-replicas-to-write 1`):
 the promoted replica then answers 503 with nothing written until the old primary is back as its
@@ -28,11 +31,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import uvloop
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.connection import Connection
 from redis.exceptions import RedisError
 
 from service import errors
-from service.store import durability
+from service.store import availability, durability
 from service.store.keys import Keys
 from tests.sentinel_topology import SentinelTopology
 from tests.test_faults import (
@@ -41,7 +46,6 @@ from tests.test_faults import (
     Outcome,
     Service,
     _report,
-    assert_nothing_lost,
     audit,
     preissue,
     submit,
@@ -69,16 +73,28 @@ def _after(outcomes: list[Outcome], moment: float) -> list[Outcome]:
     return [o for o in outcomes if o.started >= moment]
 
 
-def _check_answers(outcomes: list[Outcome], killed: float, log: Path) -> float:
-    """Only 202 and 503 + Retry-After, at least one 503 after the kill; seconds from the kill to the
-    first 202 of a submission sent after it (the service back on the promoted primary)."""
+def _check_answers(outcomes: list[Outcome], killed: float, log: Path, *, a_503: bool = True) -> float:
+    """Only 202 and 503 + Retry-After (with `a_503`, at least one 503 after the kill); seconds from
+    the kill to the first 202 of a submission sent after it (the service back on the promoted primary)."""
     statuses = {(o.status, o.code) for o in outcomes if o.status is not None}
     assert {s for s, _ in statuses} <= {202, 503}, (summary(outcomes), _tail(log))
     assert all(o.retry_after for o in outcomes if o.status == 503)
-    assert any(o.status == 503 for o in _after(outcomes, killed)), ("no 503 without a primary", _tail(log))
+    if a_503:
+        assert any(o.status == 503 for o in _after(outcomes, killed)), ("no 503 without a primary", _tail(log))
     back = [o.ended for o in _after(outcomes, killed) if o.status == 202]
     assert back, "no 202 after the kill: the service never found the promoted replica"
     return min(back) - killed
+
+
+def _assert_nothing_acknowledged_lost(result: Audit, outcomes: list[Outcome], killed: float) -> None:
+    """Every 202 found, once, in the queue. A comment stored while its reader was told 503 may only
+    be one in flight at the kill: written and copied, then the primary died before its replica's
+    acknowledgement arrived, and the promoted one had no replica to confirm it within the wait (the
+    widget's retry with the same Idempotency-Key then answers 202 for it)."""
+    assert result.lost == [], f"acknowledged but not stored: {result.lost[:10]}"
+    assert result.duplicates == [] and result.not_queued == [], result
+    in_flight = {o.token for o in outcomes if o.started < killed <= o.ended}
+    assert set(result.stored_behind_an_error) <= in_flight, result.stored_behind_an_error[:10]
 
 
 def _tail(log: Path) -> str:
@@ -144,7 +160,7 @@ async def test_sentinel_primary_killed_9_under_load(root: Path, wait: int) -> No
         await _recovered(service.base, later)
         assert result.duplicates == [] and result.not_queued == [], result
         if wait:
-            assert_nothing_lost(result)
+            _assert_nothing_acknowledged_lost(result, load.outcomes, killed)
     finally:
         service.close()
         topo.close()
@@ -181,6 +197,39 @@ async def test_wait_confirms_only_what_a_replica_holds(root: Path, monkeypatch: 
             await durability.replicated(redis, K, 0, 0, 1.0)  # no wait asked: returns at once
     finally:
         topo.close()
+
+
+@pytest.mark.parametrize("timeout", [None, 1.0])
+def test_a_write_on_a_cut_connection_means_unavailable(root: Path, timeout: float | None) -> None:
+    """Under uvloop (the service's loop) redis-py can write on a socket the store has just closed,
+    and uvloop raises RuntimeError, not a RedisError: a 500 in the cluster failover runs. It is the
+    store being unavailable (a 503); the same error raised anywhere else stays a bug."""
+    topo = SentinelTopology(root)
+    port = topo.node_ports[0]
+
+    async def cut_then_write() -> BaseException | None:
+        conn = Connection(port=port, socket_timeout=timeout)
+        await conn.connect()
+        assert conn._writer is not None
+        conn._writer.transport.abort()  # the socket closed under the connection, as a failover does
+        await asyncio.sleep(0.05)
+        try:
+            await conn.send_packed_command(conn.pack_command("PING"))
+        except Exception as exc:
+            return exc
+        finally:
+            await conn.disconnect()
+        return None
+
+    try:
+        topo.start_node(port)
+        raised = uvloop.run(cut_then_write())
+    finally:
+        topo.close()
+    assert isinstance(raised, RuntimeError), raised
+    assert availability.is_unavailable(raised)
+    assert not availability.is_unavailable(RuntimeError("the handler is closed"))
+    assert not availability.is_unavailable(AttributeError("'NoneType' object has no attribute 'writelines'"))
 
 
 def _slot_shard(slot: int, primaries: int = 3) -> int:
@@ -254,16 +303,18 @@ async def test_cluster_primary_killed_9_under_load(root: Path, wait: int) -> Non
         node = client.get_node_from_key(tag)
         async with Redis(host=node.host, port=node.port, decode_responses=True, socket_timeout=5) as promoted:
             result = await audit(promoted, load.outcomes)
-        back_after = _check_answers(load.outcomes, killed, service.log)
-        promoted = f"replica promoted after {promoted_after:.1f} s"
+        # The cluster client itself re-reads the slots and retries a command after a connection error,
+        # so submissions sent during the failover may all be held until the replica serves them (202).
+        back_after = _check_answers(load.outcomes, killed, service.log, a_503=False)
+        slowest = max(o.ended - o.started for o in _after(load.outcomes, killed))
+        promoted = f"replica promoted after {promoted_after:.1f} s; slowest answer {slowest:.1f} s"
         _report(_line("Cluster", wait, load, result, probe, back_after, promoted))
-        assert probe.status == 503 and probe.retry_after, (probe, _tail(service.log))
+        assert probe.status == 202 or (probe.status == 503 and probe.retry_after), (probe, _tail(service.log))
         assert result.duplicates == [] and result.not_queued == [], result
         await _recovered(service.base, await preissue(client, 40))  # type: ignore[arg-type]
         if wait:
-            assert_nothing_lost(result)
+            _assert_nothing_acknowledged_lost(result, load.outcomes, killed)
     finally:
         await client.aclose()
         service.close()
         cluster.stop()
-        shutil.copy(service.log, f"/tmp/fo-cluster-{wait}.log")  # TEMP

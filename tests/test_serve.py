@@ -90,6 +90,7 @@ def test_serve_with_embedded_store_and_clean_ctrl_c(data_dir: Path) -> None:
     try:
         health = wait_for(f"http://127.0.0.1:{port}/healthz")
         assert health["status"] == "ok"
+        assert health["event_loop"] == "uvloop"  # the default (settings.event_loop)
         _status, ready = get_json(f"http://127.0.0.1:{port}/readyz")
         assert ready["checks"]["redis"] == "ok"  # type: ignore[index]
         sock = embedded.socket_path(data_dir)
@@ -107,11 +108,11 @@ def test_serve_with_embedded_store_and_clean_ctrl_c(data_dir: Path) -> None:
 
 
 def test_two_workers_share_one_port(data_dir: Path) -> None:
-    """--workers 2 runs two processes on one port; both answer."""
+    """--workers 2 runs two processes on one port; both answer (here on asyncio's own event loop)."""
     port = free_port()
-    proc = serve(["--port", str(port), "--workers", "2"], data_dir)
+    proc = serve(["--port", str(port), "--workers", "2"], data_dir, DUYET_EVENT_LOOP="asyncio")
     try:
-        wait_for(f"http://127.0.0.1:{port}/healthz")
+        assert wait_for(f"http://127.0.0.1:{port}/healthz")["event_loop"] == "asyncio"
         pids = set()
         deadline = time.monotonic() + 20
         while len(pids) < 2 and time.monotonic() < deadline:

@@ -306,8 +306,9 @@ async def test_list_bad_cursor(client: Client) -> None:
 
 
 async def test_the_app_scores_bursts_in_its_scoring_process(make_client: MakeClient) -> None:
-    """With the production setting (spam_score_process on), concurrent submissions are scored in
-    the scoring process once it has loaded the model, with the same scores; closing the app stops it."""
+    """With the production setting (spam_score_process on), the scoring process loads the model at
+    start-up, before any comment; concurrent submissions are scored there, with the same scores;
+    closing the app stops it."""
     client = await make_client(
         captcha_test_code=CODE,
         spam_score_process=True,
@@ -319,6 +320,8 @@ async def test_the_app_scores_bursts_in_its_scoring_process(make_client: MakeCli
     scorer = client.app[appkeys.SCORER]
     model = scorer.model
     assert model is not None
+    await until(lambda: model.version in scorer.process_versions)  # no submission yet: loaded at start
+    assert scorer.batches == 0
 
     async def submit(i: int) -> str:
         data = comment(await new_captcha(client), content=f"Ý kiến số {i}: đường phố cần được sửa sớm, cảm ơn.")
@@ -326,11 +329,9 @@ async def test_the_app_scores_bursts_in_its_scoring_process(make_client: MakeCli
         assert resp.status == 202, await resp.text()
         return str((await resp.json())["id"])
 
-    await asyncio.gather(*(submit(i) for i in range(24)))
-    await until(lambda: model.version in scorer.process_versions)
     pid = scorer.process_pid
     before = scorer.process_batches
-    ids = await asyncio.gather(*(submit(i) for i in range(24, 72)))
+    ids = await asyncio.gather(*(submit(i) for i in range(48)))
     assert scorer.process_batches > before
     metrics = await (await client.get("/metrics")).text()
     assert 'duyet_spam_batches_total{where="process"}' in metrics
@@ -341,3 +342,16 @@ async def test_the_app_scores_bursts_in_its_scoring_process(make_client: MakeCli
         assert 0.0 <= float(record["spam_probability"]) <= 1.0
     await client.close()
     assert pid not in {child.pid for child in multiprocessing.active_children()}
+
+
+async def test_a_store_that_lost_its_scripts_still_takes_comments(client: Client, redis: Redis) -> None:
+    """After SCRIPT FLUSH (as after a store restart) the checks' batch loads its scripts again and
+    sends itself once more: 202, and the rate limit counted the submission once."""
+    data = comment(await new_captcha(client))
+    await redis.script_flush()
+    resp = await client.post("/v1/comments", json=data)
+    assert resp.status == 202, await resp.text()
+    app = client.app
+    assert app is not None
+    counters = [key async for key in redis.scan_iter(match=f"{app[appkeys.KEYS].prefix}:rl:{{submit-client:*")]
+    assert [await redis.get(key) for key in counters] == ["1"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from service.text import MAX_MARKS, normalise, phone_e164, reveal
+import unicodedata
+
+from service.text import MAX_MARKS, _trim_marks, normalise, phone_e164, reveal
 
 
 def test_line_break_tags_keep_words_apart() -> None:
@@ -55,3 +57,17 @@ def test_phone_numbers_as_e164() -> None:
     """The one normalisation submissions and phone bans share."""
     assert phone_e164("0911 222 333", "VN") == phone_e164("+84 911 222 333", "VN") == "+84911222333"
     assert phone_e164("\x00", "VN") is None and phone_e164("12", "VN") is None
+
+
+def test_mark_runs_are_cut_for_every_combining_mark_and_only_those() -> None:
+    """The regex built from the Unicode database cuts a run of any combining mark (category M) to
+    MAX_MARKS, and leaves a run of anything else alone, over every code point."""
+    for cp in range(0x110000):
+        ch = chr(cp)
+        if unicodedata.category(ch) in ("Cs", "Cn"):
+            continue
+        text, cut = _trim_marks("a" + ch * (MAX_MARKS + 2))
+        if unicodedata.category(ch).startswith("M"):
+            assert cut and text == "a" + ch * MAX_MARKS, hex(cp)
+        else:
+            assert not cut and text == "a" + ch * (MAX_MARKS + 2), hex(cp)

@@ -58,6 +58,7 @@ async def model_ctx(app: web.Application) -> AsyncIterator[None]:
     # A scorer that can also score beside it with a shadow candidate (service.spam.shadow).
     scorer = ShadowingScorer(model, app[appkeys.METRICS], process=settings.spam_score_process)
     app[appkeys.SCORER] = scorer
+    scorer.warm()  # the scoring process loads the model now, not on the first burst
     app[appkeys.MODEL_ERROR] = [f"model: {error}"] if error else []
     yield
     await scorer.close()

@@ -178,7 +178,12 @@ async def _answer(request: web.Request, handler: Handler, steps: Sequence[Step])
         return domain_error_response(
             errors.Unavailable("the store is unavailable, try again shortly", code="store_unavailable")
         )
-    except Exception:
+    except Exception as exc:
+        if availability.is_unavailable(exc):  # a connection the store cut mid-write (a failover)
+            log.warning("store unavailable during %s %s: %s", request.method, request.path, type(exc).__name__)
+            return domain_error_response(
+                errors.Unavailable("the store is unavailable, try again shortly", code="store_unavailable")
+            )
         log.exception("unhandled error during %s %s", request.method, request.path)
         return web.json_response(error_body("internal_error", "internal error"), status=500)
 

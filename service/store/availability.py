@@ -6,6 +6,7 @@ nothing is wrong with the request or with our code, and nothing was written.
 
 from __future__ import annotations
 
+from redis.asyncio import connection as _connection
 from redis.exceptions import (
     ClusterDownError,
     OutOfMemoryError,
@@ -31,8 +32,30 @@ _UNAVAILABLE = (
 _PREFIXES = frozenset({"BUSY", "LOADING", "READONLY", "OOM", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS"})
 
 
+# Where redis-py writes a command to the socket (see `_cut_while_sending`).
+_SENDS = frozenset({"send_packed_command", "_send_packed_command"})
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """True when `exc` says the store cannot serve now, as opposed to a bug or a bad command."""
     if isinstance(exc, _UNAVAILABLE):
         return True
-    return isinstance(exc, ResponseError) and str(exc).split(" ", 1)[0].upper() in _PREFIXES
+    if isinstance(exc, ResponseError):
+        return str(exc).split(" ", 1)[0].upper() in _PREFIXES
+    return _cut_while_sending(exc)
+
+
+def _cut_while_sending(exc: BaseException) -> bool:
+    """A write on a connection the store had just cut (a failover, a kill) that redis-py did not
+    wrap in a ConnectionError: uvloop refuses it with RuntimeError ("the handler is closed"), and a
+    concurrent disconnect can leave no writer (AttributeError). Nothing was sent: not now, not a bug.
+    Recognised by where it was raised, so the same errors anywhere else stay a 500."""
+    if not isinstance(exc, RuntimeError | AttributeError):
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == _connection.__file__ and code.co_name in _SENDS:
+            return True
+        tb = tb.tb_next
+    return False

@@ -5,7 +5,7 @@ failover (Sentinel or Cluster promoting a replica after the primary died) drops 
 replica had not received yet, even comments already answered 202. With
 `DUYET_REDIS_WAIT_REPLICAS=n` the submission waits, after its script, until n replicas of the
 partition's primary acknowledge everything written so far (`WAIT n timeout`), and answers 503 when
-they do not within the timeout: a 202 then means the comment is on n + 1 machines.
+they do not within `CONFIRM_WAIT_S`: a 202 then means the comment is on n + 1 machines.
 
 WAIT counts only the writes of its own connection, and the submission's script ran on whichever
 pooled connection was free. So a tiny write (`Keys.replication_mark`) and the WAIT go together in
@@ -16,10 +16,12 @@ primary that owns the partition's slot.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import ResponseError
 
 from service import errors
 from service.store.keys import Keys
@@ -28,6 +30,7 @@ from service.store.keys import Keys
 # rejoined (it acknowledges nothing while it loads the primary's snapshot), well short of a
 # reader's patience. Each WAIT asks for half the command timeout, so its answer arrives in time.
 CONFIRM_WAIT_S = 5.0
+_NOREPLICAS_PAUSE_S = 0.1
 # Longer than any gap between a comment's write and its WAIT; the mark's value means nothing.
 _MARK_TTL_MS = 60_000
 
@@ -47,7 +50,15 @@ async def replicated(redis: Redis, keys: Keys, partition: int, replicas: int, ti
         async with redis.pipeline(transaction=False) as pipe:
             pipe.set(mark, "1", px=_MARK_TTL_MS)
             pipe.execute_command("WAIT", replicas, wait_ms, **route)
-            _set, acknowledged = await pipe.execute()
+            marked, acknowledged = await pipe.execute(raise_on_error=False)
+        if isinstance(marked, ResponseError) and str(marked).startswith("NOREPLICAS"):
+            # A primary without its replicas (min-replicas-to-write), e.g. one just promoted while the
+            # comment's write was in flight: the comment is there, its copy not yet; a replica that
+            # rejoins within the wait still confirms it (the reader's 202 instead of a 503).
+            acknowledged = 0
+            await asyncio.sleep(_NOREPLICAS_PAUSE_S)
+        elif isinstance(marked, Exception) or isinstance(acknowledged, Exception):
+            raise marked if isinstance(marked, Exception) else acknowledged
         if int(acknowledged) >= replicas:
             return
         if time.monotonic() >= deadline:

@@ -24,8 +24,10 @@ REDIS_CHECK_TIMEOUT = 0.6
     responses={200: openapi.Response("Alive", {"type": "object", "required": ["status", "pid"]})},
 )
 async def healthz(request: web.Request) -> web.Response:
-    """The process is alive and its event loop turns (with its pid, to tell workers apart)."""
-    return web.json_response({"status": "ok", "pid": os.getpid()})
+    """The process is alive and its event loop turns (with its pid, to tell workers apart, and
+    which event loop it is: "uvloop" or "asyncio", settings.event_loop)."""
+    loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+    return web.json_response({"status": "ok", "pid": os.getpid(), "event_loop": loop})
 
 
 @routes.get("/readyz")
