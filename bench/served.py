@@ -25,9 +25,12 @@ def free_port() -> int:
 
 class Server:
     """`duyet serve` against `redis_url`, with `env` (DUYET_* variables) on top of the bench defaults;
-    `cpus` (taskset's list, e.g. "0") pins it and every process it starts to those cores."""
+    `cpus` (taskset's list, e.g. "0") pins it and every process it starts to those cores; `root`
+    is the checkout whose service runs (another one, to compare two versions side by side)."""
 
-    def __init__(self, redis_url: str, data_dir: Path, env: dict[str, str], cpus: str | None = None) -> None:
+    def __init__(
+        self, redis_url: str, data_dir: Path, env: dict[str, str], cpus: str | None = None, root: Path = ROOT
+    ) -> None:
         self.port = free_port()
         full = {k: v for k, v in os.environ.items() if not k.startswith("DUYET_")}
         full.update(
@@ -48,7 +51,7 @@ class Server:
                 "-c",
                 "import sys; from service.commands.main import main; sys.exit(main(['serve']))",
             ],
-            cwd=ROOT,
+            cwd=root,  # `-c` puts the working directory first on sys.path: that checkout's `service`
             env=full,
             stdout=subprocess.DEVNULL,
         )

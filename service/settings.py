@@ -140,7 +140,9 @@ class Settings(BaseSettings):
     max_claim: int = Field(50, ge=1, le=1000, description="most comments one claim may take, 1-1000")
     bulk_limit: int = Field(100, ge=1, le=1000, description="most ids in one bulk decision, 1-1000")
     lease_sweep_seconds: float = Field(5.0, gt=0, le=3600, description="seconds between expired-lease sweeps")
-    retention_days: float = Field(30, ge=0, description="days personal data of decided comments is kept")
+    retention_days: float = Field(
+        30, ge=0, description="days personal data of comments (decided, or open that long) is kept"
+    )
     retention_sweep_seconds: float = Field(3600.0, gt=0, description="seconds between retention runs")
     audit_retention_days: float = Field(
         365, ge=1, description="days the decision audit stream is kept, at least 1 (queue statistics read the last day)"

@@ -99,6 +99,16 @@ def reveal(raw: str) -> str:
     return html.escape("".join(shown), quote=True)
 
 
+def _strip_markup(text: str) -> str:
+    # nh3 with no allowed tags keeps the text of every element and drops the tags;
+    # it escapes &<>, which we undo because we store plain text, not HTML. An escaped tag
+    # ("&lt;br&gt;") is the reader's text and stays so ("<br>"), shown as typed.
+    text = _BREAKS.sub("\n", text)
+    text = nh3.clean(text, tags=set(), attributes={}, strip_comments=True)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+    return text.replace("&#39;", "'").replace("&nbsp;", " ").replace("&amp;", "&")
+
+
 def normalise(raw: str, *, multiline: bool = False) -> Normalised:
     """Normalise one field: NFC, no invisible or control characters, no markup, tidy spaces.
 
@@ -109,21 +119,18 @@ def normalise(raw: str, *, multiline: bool = False) -> Normalised:
     """
     if not multiline and raw.isascii() and raw.isprintable() and _MARKUP_CHARS.search(raw) is None:
         return Normalised(" ".join(raw.split()), had_markup=False, had_invisible=False)  # ids, codes, phones
-    text = unicodedata.normalize("NFC", raw.replace("\r\n", "\n").replace("\r", "\n"))
+    # Every removal comes before NFC and the cut of mark runs: removing a character can bring a
+    # mark next to its letter, or two runs of marks together, and what is stored must come out
+    # of a second normalisation unchanged (the model trains on stored text, scores fresh text).
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
     had_invisible = bool(_INVISIBLE.search(text))
-    text = _INVISIBLE.sub("", text)
-    text = _strip_controls(text)
-    text, had_mark_run = _trim_marks(text)
-    had_invisible |= had_mark_run
+    text = _strip_controls(_INVISIBLE.sub("", text))
     had_markup = bool(_MARKUP.search(text))
     if had_markup:
-        # nh3 with no allowed tags keeps the text of every element and drops the tags;
-        # it escapes &<>, which we undo because we store plain text, not HTML.
-        text = _BREAKS.sub("\n", text)
-        text = nh3.clean(text, tags=set(), attributes={}, strip_comments=True)
-        text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-        text = text.replace("&#39;", "'").replace("&nbsp;", " ").replace("&amp;", "&")
-        text = unicodedata.normalize("NFC", text)
+        text = _strip_markup(text)
+    text = unicodedata.normalize("NFC", text)
+    text, had_mark_run = _trim_marks(text)
+    had_invisible |= had_mark_run
     if multiline:
         lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\t", " ").split("\n")]
         text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

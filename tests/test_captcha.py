@@ -392,7 +392,9 @@ async def test_healthz_answers_while_rendering(make_client: MakeClient) -> None:
     assert max(latencies) < 0.05, latencies
 
 
-async def test_a_stopping_process_gives_its_unissued_pooled_captchas_back(make_client: MakeClient, redis: Redis) -> None:
+async def test_a_stopping_process_gives_its_unissued_pooled_captchas_back(
+    make_client: MakeClient, redis: Redis
+) -> None:
     """A process holds the seals it took from the pool (32 at a time); when it stops, the ones it
     did not issue go back to the head of the pool, in order, with their creation time and a key
     that lives on, and the next process issues them: none of the rendering is wasted."""

@@ -66,7 +66,27 @@ CONFIG = SchemathesisConfig.from_dict(
 
 sent: Counter[str] = Counter()  # cases sent, by caller
 RECORDED: set[tuple[str, str]] = set()
-KNOWN_GAPS: dict[str, set[str]] = {}
+# Refusals of schema-valid requests the OpenAPI document does not express yet (rules across
+# fields, patterns the models do not declare), by operation: each is a 400 with a stable code
+# naming the field, never a 5xx; listed so that any new one fails (SECURITY.md, "Known limits").
+KNOWN_GAPS: dict[str, set[str]] = {
+    # `cursor` declares its shape, not that its member part must be a comment id the page could hold
+    "GET /demo": {"invalid_cursor"},
+    "GET /v1/articles/{article_id}/comments": {"invalid_cursor"},
+    "GET /v1/queue": {"invalid_cursor"},
+    # multipart form fields with names no form has, which aiohttp cannot read as a form
+    "POST /moderate/login": {"invalid_form"},
+    # `replaces` declares no captcha id pattern
+    "POST /v1/captchas": {"invalid_captcha_id"},
+    # the Idempotency-Key header declares no pattern (1-128 of A-Z a-z 0-9 . _ : -)
+    "POST /v1/comments": {"invalid_idempotency_key"},
+    # a rejection needs a reason: a rule across fields
+    "POST /v1/comments/{id}/decision": {"reason_required"},
+    # a ban needs `value` or `comment_id`: a rule across fields
+    "POST /v1/bans": {"invalid_parameter"},
+    # a moderator name declares no pattern (2-32 of a-z 0-9 _ . -)
+    "POST /v1/moderators": {"invalid_name"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +161,9 @@ def fuzz_schema(fuzz_url: str) -> Any:
     return schemathesis.openapi.from_url(f"{fuzz_url}/openapi.json", config=CONFIG)
 
 
-schema = schemathesis.pytest.from_fixture("fuzz_schema")
+# The moderators' event stream never ends by itself (a read would wait out its timeout on every
+# case): its answers and headers are tested in test_queue_api.py and test_security_edge.py.
+schema = schemathesis.pytest.from_fixture("fuzz_schema").exclude(path="/v1/events")
 
 
 def _accepted_if_valid(case: Any, response: Any) -> None:

@@ -174,7 +174,9 @@ async def test_a_version_registered_without_the_secret_is_refused(redis: Redis, 
     assert await registry.current(redis, keys) == vb
 
 
-async def test_a_changed_copy_in_the_local_cache_is_replaced_by_the_signed_version(redis: Redis, tmp_path: Path) -> None:
+async def test_a_changed_copy_in_the_local_cache_is_replaced_by_the_signed_version(
+    redis: Redis, tmp_path: Path
+) -> None:
     """A replica's cached copy edited on disk (card and artifact, consistently) is not loaded: the
     signed version is written again from the store."""
     keys = Keys()
@@ -187,9 +189,10 @@ async def test_a_changed_copy_in_the_local_cache_is_replaced_by_the_signed_versi
     card_path(path).write_text(card_json, encoding="utf-8")
     again = await registry.fetch(redis, keys, vb, cache, secret=SECRET)
     assert again.read_bytes() == b.read_bytes()
-    assert json.loads(card_path(again).read_text(encoding="utf-8"))["artifact_sha256"] == hashlib.sha256(
-        b.read_bytes()
-    ).hexdigest()
+    assert (
+        json.loads(card_path(again).read_text(encoding="utf-8"))["artifact_sha256"]
+        == hashlib.sha256(b.read_bytes()).hexdigest()
+    )
 
 
 async def test_the_service_keeps_its_model_when_the_current_version_was_tampered(

@@ -87,7 +87,6 @@ async def test_the_decision_audit_is_trimmed_to_its_period(redis: Redis) -> None
     old entries (approximately: at most one stream node of them, < 100, may stay) and keeps every
     recent one; comments' histories still read."""
     keys = Keys()
-    scripts = Scripts(redis)
     two_years_ago = _now_ms() - 730 * DAY_MS
     for i in range(300):
         await redis.xadd(keys.decisions(0), {"event": "submitted", "id": f"old{i}"}, id=f"{two_years_ago + i}-0")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp import web
@@ -18,7 +19,7 @@ from service.review import moderators
 from service.store.keys import Keys
 from tests.clients import MakeClient
 from tests.queue_helpers import auth, token_for
-from tests.submission_helpers import ARTICLE, CODE, comment, new_captcha, stored
+from tests.submission_helpers import ARTICLE, CODE, comment, comment_count, new_captcha, stored
 from tests.test_auth_routes import _concrete
 
 K = Keys()
@@ -211,3 +212,101 @@ async def test_only_the_holder_of_a_captcha_can_void_it(make_client: MakeClient)
     assert (await client.get(first["image_url"])).status == 404
     assert await captchas.verify(first["id"], CODE, ARTICLE) == "timeout-or-duplicate"
     assert await captchas.verify((await refreshed.json())["id"], CODE, ARTICLE) == "ok"
+
+
+# --------------------------------------------------------------------------- the bad-input catalogue
+WORD = "a" * 10_000  # one 10,000-character word, no space to wrap at
+# (what is sent, and its JSON body or (content type, raw bytes), the answer: status, code, fields)
+CATALOGUE: list[tuple[str, Any, int, str, set[str]]] = [
+    ("oversized JSON", {"content": "x" * 70_000}, 413, "payload_too_large", set()),
+    ("10,000-deep JSON", ("application/json", DEEP_OBJECT), 400, "malformed_json", set()),
+    ("JSON that is not an object", ("application/json", b'["name", "An"]'), 400, "json_not_object", set()),
+    ("invalid UTF-8 in JSON", ("application/json", b'{"name": "An \xff\xfe"}'), 400, "invalid_utf8", set()),
+    ("unpaired surrogate escape", ("application/json", b'{"name": "An \\udc80"}'), 400, "invalid_utf8", set()),
+    (
+        "invalid UTF-8 in a form",
+        ("application/x-www-form-urlencoded", b"article_id=a&name=An%ff"),
+        400,
+        "invalid_utf8",
+        set(),
+    ),
+    (
+        "a name of bidi and zero-width only",
+        {"name": "\u202e\u200b\u2066\u200d\ufeff"},
+        422,
+        "validation_failed",
+        {"name"},
+    ),
+    ("a name of NUL only", {"name": "\x00\x00\x00"}, 422, "validation_failed", {"name"}),
+    ("a 10,000-character word in the content", {"content": WORD}, 422, "validation_failed", {"content"}),
+    ("a 10,000-character word as the name", {"name": WORD}, 422, "validation_failed", {"name"}),
+    ("markup as the name", {"name": "<script>alert(1)</script>"}, 422, "validation_failed", {"name"}),
+    ("a link as the name", {"name": "<a href='//spam.vn'>shop.vn</a>"}, 422, "validation_failed", {"name"}),
+    (
+        "wrong types",
+        {"name": 123, "phone": {"n": 1}, "content": ["x"], "title": True},
+        422,
+        "validation_failed",
+        {"name", "phone", "title", "content"},
+    ),
+    ("a phone that is no phone", {"phone": "0123"}, 422, "validation_failed", {"phone"}),
+]
+
+
+@pytest.mark.parametrize(("label", "sent", "status", "code", "fields"), CATALOGUE, ids=[c[0] for c in CATALOGUE])
+async def test_the_bad_input_catalogue_is_refused_clearly_and_changes_nothing(
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+    label: str,
+    sent: Any,
+    status: int,
+    code: str,
+    fields: set[str],
+) -> None:
+    """Each bad submission: its status and stable code, the broken fields named, nothing stored,
+    the reader's captcha not spent (the same captcha then posts a good comment), no error logged."""
+    client = await make_client(captcha_test_code=CODE)
+    captcha = await new_captcha(client)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        if isinstance(sent, dict):
+            resp = await client.post("/v1/comments", json={**comment(captcha), **sent})
+        else:
+            content_type, data = sent
+            resp = await client.post("/v1/comments", data=data, headers={"Content-Type": content_type})
+    answer = await resp.json()
+    assert resp.status == status, (label, answer)
+    assert answer["error"]["code"] == code and answer["error"]["message"]
+    assert {e["field"] for e in answer.get("errors", [])} == fields
+    assert _errors_logged(caplog) == []
+    assert await comment_count(client) == 0
+    good = await client.post("/v1/comments", json=comment(captcha))
+    assert good.status == 202, await good.text()
+
+
+async def test_hidden_characters_in_a_name_are_removed_and_flagged(make_client: MakeClient) -> None:
+    """Bidi overrides, zero-width characters and NUL inside a real name: accepted, stored without
+    them, and the comment is flagged for the moderator (`had_invisible`)."""
+    client = await make_client(captcha_test_code=CODE)
+    name = "Ngu\u200byễn\u202e Văn\x00 An\u2066"
+    resp = await client.post("/v1/comments", json=comment(await new_captcha(client), name=name))
+    assert resp.status == 202, await resp.text()
+    record = await stored(client, (await resp.json())["id"])
+    assert record["name"] == "Nguyễn Văn An"
+    assert record["signals"]["had_invisible"] is True
+
+
+async def test_a_duplicated_form_field_takes_its_last_value(make_client: MakeClient) -> None:
+    """A form post naming a field twice: the last value counts (as most form parsers do), once,
+    and is validated like any other: no error, no field stored twice or joined."""
+    client = await make_client(captcha_test_code=CODE)
+    fields = comment(await new_captcha(client))
+    pairs = [("name", "Kẻ Mạo Danh"), *fields.items(), ("title", "Tiêu đề thứ hai")]
+    resp = await client.post(
+        "/v1/comments",
+        data=urlencode(pairs),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+    )
+    assert resp.status == 202, await resp.text()
+    record = await stored(client, (await resp.json())["id"])
+    assert record["name"] == fields["name"] and record["title"] == "Tiêu đề thứ hai"

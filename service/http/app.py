@@ -44,6 +44,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
             url = stack.enter_context(embedded.running(settings.data_dir)).url
         redis = store.connect(url, settings)
         stack.push_async_callback(redis.aclose)
+        await store.prepare(redis)
         app[appkeys.REDIS] = redis
         app[appkeys.SCRIPTS] = Scripts(redis)
         yield

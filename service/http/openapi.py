@@ -272,8 +272,8 @@ class _Builder:
     def implied(self, doc: Operation, path: str) -> dict[int | str, Response]:
         """The answers that follow from what the operation takes and who may call it."""
         out: dict[int | str, Response] = dict(ACCESS_RESPONSES.get(doc.access, {}))
-        if doc.request_body is not None or doc.query is not None:
-            out[400] = Response("An invalid body or query parameter; `error.field` names it", ERROR)
+        if doc.request_body is not None or doc.query is not None or doc.path is not None:
+            out[400] = Response("An invalid body, query or path parameter; `error.field` names it", ERROR)
         if doc.request_body is not None:
             out[413] = Response("Body too large", ERROR)
         if _PARAM.search(path):

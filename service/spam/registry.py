@@ -24,6 +24,8 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -223,8 +225,10 @@ def _cached_matches(target: Path, secret: bytes, signature: str) -> bool:
 
 def _write(target: Path, blob: bytes, card_json: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Write under temporary names, then rename: another process never sees half a file.
-    tmp_blob, tmp_card = target.with_suffix(".tmp"), target.with_suffix(".card.tmp")
+    # Write under temporary names, then rename: another process never sees half a file. The names
+    # are this writer's own: replicas sharing a data directory fetch the same version at once.
+    own = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp_blob, tmp_card = target.with_suffix(own), target.with_suffix(".card" + own)
     tmp_blob.write_bytes(blob)
     tmp_card.write_text(card_json, encoding="utf-8")
     tmp_card.replace(card_path(target))

@@ -6,6 +6,7 @@ into requests that wait forever.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -13,8 +14,11 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def _common(settings: Settings) -> dict[str, Any]:
@@ -31,6 +35,18 @@ def _common(settings: Settings) -> dict[str, Any]:
     }
 
 
+async def prepare(redis: Redis) -> None:
+    """Learn a cluster's slot map before the first request: a fresh cluster client meeting a burst
+    of first commands opens a connection per command to each node while it learns the map, and
+    some of them fail (redis-py 8.1, bench/cluster_scaling.py). A store not reachable yet is
+    left for the first request to find (a 503 until it is)."""
+    if isinstance(redis, RedisCluster):
+        try:
+            await redis.initialize()
+        except RedisError as exc:
+            log.warning("the cluster is not reachable at start-up (%s); retrying on first use", type(exc).__name__)
+
+
 def connect(url: str, settings: Settings) -> Redis:
     """A client for `url`. Cluster clients quack like `Redis` for everything we use."""
     opts = _common(settings)
@@ -39,12 +55,17 @@ def connect(url: str, settings: Settings) -> Redis:
         parsed = urlparse(url)
         hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in parsed.netloc.split(",")]
         master = parsed.path.strip("/") or "mymaster"
-        sentinel = Sentinel(hosts, socket_timeout=opts["socket_timeout"])  # type: ignore[no-untyped-call]
+        # The sentinels get the data nodes' short timeouts and no retry: a sentinel whose machine is
+        # gone (packets dropped, no refusal) costs one connect timeout before the next sentinel is
+        # asked, not the kernel's connect timeout (minutes) nor redis-py's retries with backoff (~10 s).
+        to_sentinels = {k: opts[k] for k in ("socket_timeout", "socket_connect_timeout", "retry")}
+        sentinel = Sentinel(hosts, sentinel_kwargs=to_sentinels)  # type: ignore[no-untyped-call]
         client: Redis = sentinel.master_for(master, **opts)
         return client
     if settings.redis_cluster or parse_qs(urlparse(url).query).get("cluster") == ["true"]:
         clean = url.split("?", 1)[0]
         opts.pop("health_check_interval")
-        cluster: Any = RedisCluster.from_url(clean, **opts)
+        # Per node, as the standalone pool's limit (redis-py's default, 100, is refused past, not waited for).
+        cluster: Any = RedisCluster.from_url(clean, max_connections=256, **opts)
         return cluster  # type: ignore[no-any-return]
     return Redis.from_url(url, max_connections=256, **opts)

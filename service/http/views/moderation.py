@@ -235,7 +235,11 @@ async def list_bans(request: web.Request) -> web.Response:
 
 @routes.post("/v1/bans")
 @openapi.operation(
-    tags=("admin",), access=ADMIN, request_body=m.BanRequest, responses=openapi.ok({"type": "object"}, 201)
+    tags=("admin",),
+    access=ADMIN,
+    request_body=m.BanRequest,
+    # 404: the `comment_id` to ban the author of does not exist
+    responses={**openapi.ok({"type": "object"}, 201), 404: openapi.Response("No such comment", openapi.ERROR)},
 )
 async def add_ban(request: web.Request) -> web.Response:
     """Admin: ban {kind: client|phone, value | comment_id, ttl_seconds, reason?}."""
