@@ -197,6 +197,9 @@ class Load:
     captchas: list[str]
     concurrency: int = 16
     prefix: str = "t"  # tokens of this load's submissions (distinct per load in one test)
+    # Seconds a reader waits after a 503 before its next comment (a widget waits Retry-After): a
+    # load that outlasts an outage whatever the store does, instead of 503s as fast as they come.
+    pause_on_503: float = 0.0
     outcomes: list[Outcome] = field(default_factory=list)
     refused: int = 0  # connections refused (service down), each sent again
     _next: int = 0
@@ -225,6 +228,8 @@ class Load:
                 await asyncio.sleep(0.05)
             self.outcomes.append(outcome)
             self._progress.set()
+            if outcome.status == 503 and self.pause_on_503:
+                await asyncio.sleep(self.pause_on_503)
 
     async def until(self, answered: int) -> None:
         while self.answered < answered:

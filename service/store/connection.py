@@ -55,10 +55,11 @@ def connect(url: str, settings: Settings) -> Redis:
         parsed = urlparse(url)
         hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in parsed.netloc.split(",")]
         master = parsed.path.strip("/") or "mymaster"
-        # The sentinels get the data nodes' short timeouts and no retry: a sentinel whose machine is
-        # gone (packets dropped, no refusal) costs one connect timeout before the next sentinel is
-        # asked, not the kernel's connect timeout (minutes) nor redis-py's retries with backoff (~10 s).
-        to_sentinels = {k: opts[k] for k in ("socket_timeout", "socket_connect_timeout", "retry")}
+        # The sentinels get the data nodes' short timeouts: a sentinel whose machine is gone (packets
+        # dropped, no refusal) costs a connect timeout before the next one is asked, not the kernel's
+        # (minutes). They keep redis-py's own retries: without them a failover was never followed
+        # (tests/test_failover.py), as one failed read from a sentinel counts as no primary at all.
+        to_sentinels = {k: opts[k] for k in ("socket_timeout", "socket_connect_timeout")}
         sentinel = Sentinel(hosts, sentinel_kwargs=to_sentinels)  # type: ignore[no-untyped-call]
         client: Redis = sentinel.master_for(master, **opts)
         return client
