@@ -113,7 +113,7 @@ async def stop_pool(executor: ProcessPoolExecutor, started: Iterable[Any], withi
         terminate_pool(executor)
 
 
-def _start_forkserver_deaf_to_ctrl_c() -> None:
+def start_forkserver() -> None:
     """Start the forkserver (once per process) with SIGINT ignored: a process started so keeps
     ignoring it (Python installs its KeyboardInterrupt handler only where SIGINT is not ignored),
     and so do the workers it forks, from their first instruction. Otherwise Ctrl-C that lands
@@ -151,7 +151,7 @@ class WorkerPool(ProcessPoolExecutor):
         **kwargs: Any,
     ) -> None:
         if start_method == "forkserver":
-            _start_forkserver_deaf_to_ctrl_c()
+            start_forkserver()
         self.workers: list[BaseProcess] = []
         base: Any = multiprocessing.get_context(start_method)
         context: Any = type(base)()  # a context of its own: the shared one is left as it is

@@ -138,6 +138,9 @@ class SpamScorer:
         the first burst of comments is not scored in the thread while the process starts and
         loads (~1 s of CPU on the serving core). Nothing to do without the process setting."""
         if self._process and self._model is not None and not self._closed:
+            # From this (the main) thread first: the process is then started in a thread, where the
+            # forkserver could not be made deaf to Ctrl-C (tests/test_serve.py).
+            background.start_forkserver()
             self._load_remote(self._model)
 
     async def score(self, inp: SpamInput) -> SpamScore:
