@@ -281,16 +281,10 @@ class Captchas:
         """The part of `check` that needs no store: an outcome already (malformed, forged, expired),
         or the key and answer digest for CAPTCHA_CHECK, which the submission sends in its one
         round trip of checks (service.comments.admission) and reads with `check_result`."""
-        for value in (captcha_id, answer, article_id):
-            if value is not None and not isinstance(value, str):
-                return VerifyResult.BAD_REQUEST
-        if not captcha_id or not answer or not answer.strip():
-            return VerifyResult.MISSING_INPUT_RESPONSE
-        if len(answer) > MAX_ANSWER:
-            return VerifyResult.BAD_REQUEST
-        ticket = self._sealer.parse(captcha_id)
-        if ticket is None:
-            return VerifyResult.INVALID_INPUT_RESPONSE
+        ticket = self._open(captcha_id, answer, article_id)
+        if isinstance(ticket, VerifyResult):
+            return ticket
+        assert answer is not None  # _open checked it
         if ticket.expired(self._settings.captcha_ttl):
             return VerifyResult.TIMEOUT_OR_DUPLICATE  # its key expires by itself (or was never there)
         # Another article's captcha can never be right: an empty digest spends it like a wrong answer.
@@ -308,22 +302,28 @@ class Captchas:
         self._metrics.captchas_verified.labels(prepared.value).inc()
         return prepared, None
 
+    def _open(self, captcha_id: object, answer: object, article_id: object) -> Ticket | VerifyResult:
+        """The ticket of a well-formed id and answer, or why there is none (checked before the store)."""
+        # The comment endpoint may hand over whatever a JSON body held: check types before content.
+        for value in (captcha_id, answer, article_id):
+            if value is not None and not isinstance(value, str):
+                return VerifyResult.BAD_REQUEST
+        if not isinstance(captcha_id, str) or not isinstance(answer, str) or not captcha_id or not answer.strip():
+            return VerifyResult.MISSING_INPUT_RESPONSE
+        if len(answer) > MAX_ANSWER:
+            return VerifyResult.BAD_REQUEST
+        ticket = self._sealer.parse(captcha_id)
+        return VerifyResult.INVALID_INPUT_RESPONSE if ticket is None else ticket
+
     def _bound_to(self, ticket: Ticket, article_id: str | None) -> bool:
         """Whether the captcha may be used for `article_id` (the same rule as `_verify`'s)."""
         return ticket.bind == UNBOUND or hmac.compare_digest(ticket.bind, self._sealer.bind(article_id))
 
     async def _verify(self, captcha_id: str | None, answer: str | None, article_id: str | None) -> VerifyResult:
-        # The comment endpoint may hand over whatever a JSON body held: check types before content.
-        for value in (captcha_id, answer, article_id):
-            if value is not None and not isinstance(value, str):
-                return VerifyResult.BAD_REQUEST
-        if not captcha_id or not answer or not answer.strip():
-            return VerifyResult.MISSING_INPUT_RESPONSE
-        if len(answer) > MAX_ANSWER:
-            return VerifyResult.BAD_REQUEST
-        ticket = self._sealer.parse(captcha_id)
-        if ticket is None:
-            return VerifyResult.INVALID_INPUT_RESPONSE
+        ticket = self._open(captcha_id, answer, article_id)
+        if isinstance(ticket, VerifyResult):
+            return ticket
+        assert answer is not None  # _open checked it
         key = self._key(ticket)
         try:
             if ticket.expired(self._settings.captcha_ttl):
