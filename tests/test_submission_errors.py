@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from service.http.app import create_app
 from service.http.web import MAX_BODY
 from service.settings import Settings
-from service.store import embedded
+from service.store import durability, embedded
 from tests import topology
 from tests.clients import MakeClient
 from tests.submission_helpers import CODE, Client, comment, comment_count, new_captcha
@@ -49,6 +49,22 @@ async def test_per_client_rate_limit(make_client: MakeClient, lang: str) -> None
     assert body["error"]["code"] == "rate_limited"
     assert ("Too many" in body["error"]["message"]) == (lang == "en")
     assert await comment_count(client) == 2
+
+
+async def test_refused_bodies_count_against_the_client_limit(make_client: MakeClient) -> None:
+    """Malformed JSON, a wrong content type, invalid fields: each is refused and counted, so a
+    flood of bad requests meets 429 like good ones (issue 20, finding 8: bodies were parsed before
+    any limit, and a refused body was never counted). Over the limit, good requests wait too."""
+    client = await make_client(captcha_test_code=CODE, submit_limit_client=3, submit_window_client=60)
+    json_type = {"Content-Type": "application/json"}
+    assert (await client.post("/v1/comments", data=b"{not json", headers=json_type)).status == 400
+    assert (await client.post("/v1/comments", data=b"x", headers={"Content-Type": "text/plain"})).status == 415
+    assert (await client.post("/v1/comments", json=comment(await new_captcha(client), name=""))).status == 422
+    resp = await client.post("/v1/comments", data=b"{not json", headers=json_type)
+    assert resp.status == 429 and 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert (await resp.json())["error"]["code"] == "rate_limited"
+    assert (await client.post("/v1/comments", json=comment(await new_captcha(client)))).status == 429
+    assert await comment_count(client) == 0
 
 
 async def test_per_article_rate_limit(make_client: MakeClient) -> None:
@@ -286,3 +302,22 @@ async def test_json_post_is_never_redirected(client: Client) -> None:
     headers = {"Accept": BROWSER_ACCEPT, "Referer": PAGE}
     resp = await client.post("/v1/comments", json=comment(await new_captcha(client)), headers=headers)
     assert resp.status == 202
+
+
+async def test_a_comment_no_replica_confirmed_is_503_and_not_counted_accepted(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With DUYET_REDIS_WAIT_REPLICAS=1 and no replica (the test server has none), the comment is
+    stored but not acknowledged: 503 with Retry-After, counted `unconfirmed`, never `accepted`; a
+    retry with the same Idempotency-Key waits for its copy again (no 202 it cannot vouch for)."""
+    monkeypatch.setattr(durability, "CONFIRM_WAIT_S", 0.5)
+    client = await make_client(captcha_test_code=CODE, redis_wait_replicas=1)
+    data, key = comment(await new_captcha(client)), {"Idempotency-Key": "wait-1"}
+    for _ in range(2):
+        resp = await client.post("/v1/comments", json=data, headers=key)
+        assert resp.status == 503, await resp.text()
+        assert int(resp.headers["Retry-After"]) >= 1
+    metrics = await (await client.get("/metrics")).text()
+    assert 'duyet_submissions_total{outcome="unconfirmed"} 2.0' in metrics
+    assert 'outcome="accepted"' not in metrics
+    assert await comment_count(client) == 1

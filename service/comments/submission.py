@@ -50,6 +50,7 @@ from service.review.comment_ids import new_comment_id
 from service.settings import Settings
 from service.spam.model import SpamInput
 from service.spam.scorer import ModelNotReady, SpamScorer
+from service.store import availability, durability, ratelimit
 from service.store.keys import Keys
 from service.store.scripts import Scripts
 
@@ -192,6 +193,26 @@ def _limits(settings: Settings, valid: ValidSubmission, origin: Origin) -> list[
     ]
 
 
+async def count_refused(deps: Deps, client: str, lang: str) -> None:
+    """A request refused before its checks ran (malformed, wrong type, invalid fields) still counts
+    against its client's submission limit: otherwise a flood of bad requests would be the one kind
+    never throttled. Once over the limit the answer is 429 instead of the refusal. Good requests
+    are counted in their admission round trip; this costs a round trip only on the error path."""
+    s = deps.settings
+    try:
+        await ratelimit.hit(
+            deps.redis, deps.scripts, deps.keys, "submit-client", client, s.submit_limit_client, s.submit_window_client
+        )
+    except errors.RateLimited as exc:
+        deps.metrics.submissions.labels("rate_limited").inc()
+        wait = exc.retry_after
+        raise errors.RateLimited(wait, messages.message("rate_limited", lang, retry_after=wait)) from None
+    except Exception as exc:
+        if not availability.is_unavailable(exc):
+            raise
+        # The store is down: the reader still learns what is wrong with the request, not a 503.
+
+
 def _refuse(deps: Deps, admitted: admission.Admission, lang: str) -> None:
     """The first reason a submission may not go on, as a domain error (bans, then rate limits)."""
     if admitted.banned:
@@ -258,6 +279,18 @@ async def _write(
             await asyncio.sleep(_OUTCOME_RETRY_S)
 
 
+async def _replicated(deps: Deps, comment_id: str) -> None:
+    """An acknowledgement only once DUYET_REDIS_WAIT_REPLICAS replicas hold the comment (503 else:
+    stored, not acknowledged, so counted apart from `accepted`)."""
+    s = deps.settings
+    partition = deps.keys.partition_of(comment_id)
+    try:
+        await durability.replicated(deps.redis, deps.keys, partition, s.redis_wait_replicas, s.redis_timeout)
+    except errors.Unavailable:
+        deps.metrics.submissions.labels("unconfirmed").inc()
+        raise
+
+
 # --------------------------------------------------------------------------- the use case
 async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepted:
     """Validate, verify, score, store and enqueue one comment; see the module docstring."""
@@ -267,11 +300,13 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
         valid = validate_submission(data, Rules.from_settings(s), lang)
     except errors.ValidationFailed:
         deps.metrics.submissions.labels("invalid").inc()
+        await count_refused(deps, origin.client, lang)
         raise
     partition = deps.captchas.partition(valid.captcha_id)
     if origin.idempotency_key is not None:
         replayed = await _replay(deps, partition, origin.idempotency_key, valid, lang)
         if replayed is not None:
+            await _replicated(deps, replayed)  # a retry of a 503 waits for the copies too
             deps.metrics.submissions.labels("replayed").inc()
             return Accepted(replayed, created=False)
     if not deps.scorer.ready:  # refuse before a wrong answer spends the captcha
@@ -348,6 +383,7 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
         _captcha_failed(deps, VerifyResult.TIMEOUT_OR_DUPLICATE, lang)
     except intake.CaptchaWrong:
         _captcha_failed(deps, VerifyResult.INVALID_INPUT_RESPONSE, lang)
+    await _replicated(deps, cid)
     if created:
         deps.captchas.consumed()
         deps.metrics.submissions.labels("accepted").inc()

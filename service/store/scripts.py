@@ -120,13 +120,18 @@ class Batch:
 
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
-        self.scripts: list[Any] = []
+        # (position in the pipeline, script, keys, args) of each script, to send again after NOSCRIPT
+        self.scripts: list[tuple[int, Any, list[str], list[Any]]] = []
 
     def script(self, script: Any, keys: list[str], args: list[Any]) -> None:
-        self.scripts.append(script)
-        # execute_command, not pipe.evalsha: redis-py's cluster pipeline refuses the latter by name,
-        # while routing EVALSHA by its keys' slot (tests/test_script_slots.py runs it on a cluster).
-        self.pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        self.scripts.append((len(self.pipe), script, keys, args))
+        _evalsha(self.pipe, script, keys, args)
+
+
+def _evalsha(pipe: Any, script: Any, keys: list[str], args: list[Any]) -> None:
+    # execute_command, not pipe.evalsha: redis-py's cluster pipeline refuses the latter by name,
+    # while routing EVALSHA by its keys' slot (tests/test_script_slots.py runs it on a cluster).
+    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
 
 
 class Scripts:
@@ -159,23 +164,27 @@ class Scripts:
     async def batch(redis: Redis, build: Callable[[Batch], None]) -> list[Any]:
         """Run what `build` adds to a Batch in one round trip; the replies, in order.
 
-        A store that lost its scripts (restarted, SCRIPT FLUSH) answers NOSCRIPT without running
-        them: they are loaded and the batch is sent again (its plain commands must be safe to
-        repeat: reads, or writes whose scripts did not run)."""
-        for attempt in range(2):
+        A store that lost some scripts (restarted, SCRIPT FLUSH) answers NOSCRIPT for those without
+        running them: they are loaded and only they are sent again. Everything else ran once
+        already, and a counter among it must not count twice."""
+        async with redis.pipeline(transaction=False) as pipe:
+            batch = Batch(pipe)
+            build(batch)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        missing = [entry for entry in batch.scripts if isinstance(replies[entry[0]], NoScriptError)]
+        if missing:
+            for script in {id(entry[1]): entry[1] for entry in missing}.values():
+                script.sha = await redis.script_load(script.script)
             async with redis.pipeline(transaction=False) as pipe:
-                batch = Batch(pipe)
-                build(batch)
-                replies: list[Any] = await pipe.execute(raise_on_error=False)
-            if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
-                for script in batch.scripts:
-                    script.sha = await redis.script_load(script.script)
-                continue
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
-            return replies
-        raise AssertionError("unreachable")
+                for _, script, keys, args in missing:
+                    _evalsha(pipe, script, keys, args)
+                again = await pipe.execute(raise_on_error=False)
+            for (position, *_), reply in zip(missing, again, strict=True):
+                replies[position] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     def batch_ratelimit(self, batch: Batch, key: str, window_ms: int) -> None:
         """RATELIMIT in a batch; its reply is [count, ms until the window ends]."""

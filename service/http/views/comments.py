@@ -16,7 +16,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
-from redis.exceptions import RedisError
 
 from service import errors
 from service.comments import messages
@@ -25,7 +24,7 @@ from service.comments.validation import Rules, check_article_id, submission_mode
 from service.http import appkeys, bodies, drafts, openapi, presentation
 from service.http.web import MAX_BODY
 from service.review import reading
-from service.store import availability, durability
+from service.store import availability
 
 routes = web.RouteTableDef()
 
@@ -224,29 +223,28 @@ async def post_comment(request: web.Request) -> web.Response:
     lang = request[appkeys.LANG]
     back_to = redirect_target(request)
     data: dict[str, Any] = {}  # kept as a draft when a no-JS post fails (service.http.drafts)
+    deps = comments.Deps(
+        redis=app[appkeys.REDIS],
+        keys=app[appkeys.KEYS],
+        scripts=app[appkeys.SCRIPTS],
+        settings=app[appkeys.SETTINGS],
+        scorer=app[appkeys.SCORER],
+        captchas=app[appkeys.CAPTCHAS],
+        metrics=app[appkeys.METRICS],
+    )
     try:
-        data = await read_fields(request)
-        origin = comments.Origin(
-            client=request[appkeys.CLIENT],
-            user_agent=request.headers.get("User-Agent", ""),
-            lang=lang,
-            idempotency_key=comments.check_idempotency_key(request.headers.get("Idempotency-Key"), lang),
-        )
-        deps = comments.Deps(
-            redis=app[appkeys.REDIS],
-            keys=app[appkeys.KEYS],
-            scripts=app[appkeys.SCRIPTS],
-            settings=app[appkeys.SETTINGS],
-            scorer=app[appkeys.SCORER],
-            captchas=app[appkeys.CAPTCHAS],
-            metrics=app[appkeys.METRICS],
-        )
+        try:
+            data = await read_fields(request)
+            origin = comments.Origin(
+                client=request[appkeys.CLIENT],
+                user_agent=request.headers.get("User-Agent", ""),
+                lang=lang,
+                idempotency_key=comments.check_idempotency_key(request.headers.get("Idempotency-Key"), lang),
+            )
+        except (errors.BadRequest, errors.PayloadTooLarge, errors.UnsupportedMediaType):
+            await comments.count_refused(deps, request[appkeys.CLIENT], lang)  # 429 once over the limit
+            raise
         accepted = await comments.submit(deps, data, origin)
-        # A 202 only once DUYET_REDIS_WAIT_REPLICAS replicas hold it (replays too: a retry of a 503).
-        s = deps.settings
-        await durability.replicated(
-            deps.redis, deps.keys, deps.keys.partition_of(accepted.id), s.redis_wait_replicas, s.redis_timeout
-        )
     except errors.ValidationFailed as exc:
         if back_to is None:
             raise
@@ -259,7 +257,7 @@ async def post_comment(request: web.Request) -> web.Response:
             raise
         draft = await drafts.save(app[appkeys.REDIS], app[appkeys.KEYS], data)
         return _see_other(outcome_url(back_to, duyet="error", code=exc.code, draft=draft))
-    except RedisError as exc:
+    except Exception as exc:  # RedisError, or a write on a connection the store just cut
         if back_to is None or not availability.is_unavailable(exc):
             raise  # the edge answers 503 + Retry-After (or 500 for a bug)
         return _see_other(outcome_url(back_to, duyet="error", code="store_unavailable"))

@@ -139,6 +139,29 @@ async def _form(request: web.Request, model: type[bodies.M]) -> bodies.M:
     return bodies.validate(model, await bodies.form_fields(request))
 
 
+async def _count_attempt(
+    request: web.Request, bucket: str, subject: str, words: dict[str, str], name: str
+) -> web.Response | None:
+    """One log-in attempt counted in `bucket`; the log-in page with 429 once over the limit."""
+    app = request.app
+    settings = app[appkeys.SETTINGS]
+    try:
+        await ratelimit.hit(
+            app[appkeys.REDIS],
+            app[appkeys.SCRIPTS],
+            app[appkeys.KEYS],
+            bucket,
+            subject,
+            settings.login_limit,
+            settings.login_window,
+        )
+    except errors.RateLimited as exc:
+        response = _login_page(request, words["login_limited"].format(s=exc.retry_after), name, status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    return None
+
+
 @routes.post("/moderate/login")
 @openapi.operation(
     tags=UI,
@@ -156,9 +179,19 @@ async def _form(request: web.Request, model: type[bodies.M]) -> bodies.M:
 async def login(request: web.Request) -> web.Response:
     """Name + password (or access token) -> a new session; one answer for every failure."""
     app = request.app
-    redis, keys, scripts, settings = app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SCRIPTS], app[appkeys.SETTINGS]
+    redis, keys, settings = app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SETTINGS]
     lang, _ = _lang(request)
     words = ui.words(lang)
+    # Attempts are counted per client address (a /64 for IPv6), before the body is even read, and,
+    # for passwords, per account: guessing is throttled both ways, yet one address cannot lock every
+    # moderator out. Tokens carry 256 random bits and name no account before they match, so they
+    # are counted per address only, and wrong passwords sent for a name never block that
+    # moderator's token.
+    if request.content_type not in bodies.FORM_TYPES:
+        raise errors.UnsupportedMediaType("send the log-in form as application/x-www-form-urlencoded")
+    limited = await _count_attempt(request, "login", request[appkeys.CLIENT], words, "")
+    if limited is not None:
+        return limited
     form = await _form(request, LoginForm)
     name = form.name.strip().lower()[:LOGIN_MAX_FIELD]
     secret = form.secret[:LOGIN_MAX_FIELD]
@@ -166,20 +199,10 @@ async def login(request: web.Request) -> web.Response:
         sessions.check_login_token(request, form.csrf_token)
     except sessions.CsrfFailed:
         return _login_page(request, words["login_expired"], name, status=403)
-    # Attempts are counted per client address (a /64 for IPv6) and, for passwords, per account:
-    # guessing is throttled both ways, yet one address cannot lock every moderator out. Tokens
-    # carry 256 random bits and name no account before they match, so they are counted per
-    # address only, and wrong passwords sent for a name never block that moderator's token.
-    buckets = [("login", request[appkeys.CLIENT])]
     if not secret.startswith(moderators.TOKEN_PREFIX):
-        buckets.append(("login-name", name or "-"))
-    try:
-        for bucket, subject in buckets:
-            await ratelimit.hit(redis, scripts, keys, bucket, subject, settings.login_limit, settings.login_window)
-    except errors.RateLimited as exc:
-        response = _login_page(request, words["login_limited"].format(s=exc.retry_after), name, status=429)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        limited = await _count_attempt(request, "login-name", name or "-", words, name)
+        if limited is not None:
+            return limited
     mod: moderators.Moderator | None
     if secret.startswith(moderators.TOKEN_PREFIX):
         mod = await moderators.authenticate_token(redis, keys, secret)
