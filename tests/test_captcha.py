@@ -117,6 +117,18 @@ async def test_refresh_voids_old(test_mode: Client) -> None:
     assert await captchas.verify(new["id"], CODE, None) == "ok"
 
 
+async def test_refresh_of_a_captcha_not_ours_issues_a_new_one(test_mode: Client) -> None:
+    """`replaces` shaped as an id but not one of ours (issued under an earlier secret, or forged):
+    nothing to void, and the reader still gets the new code they asked for (it used to be a 400,
+    so "get a new code" failed for every open form after a secret rotation)."""
+    old = await issue(test_mode)
+    seal, _, ticket = old["id"].partition(".")
+    forged = seal + "." + ("A" if ticket[0] != "A" else "B") + ticket[1:]
+    resp = await test_mode.post("/v1/captchas", json={"replaces": forged})
+    assert resp.status == 201, await resp.text()
+    assert (await test_mode.get(old["image_url"])).status == 200  # nothing voided
+
+
 async def test_article_binding(test_mode: Client) -> None:
     """A captcha bound to an article fails (and is used up) for another one; it passes for its own."""
     captchas = captchas_of(test_mode)

@@ -89,3 +89,13 @@ async def test_dev_admin_created_once(redis: Redis) -> None:
     token = await moderators.ensure_admin(redis, K)
     assert token and (await moderators.authenticate_token(redis, K, token)) is not None
     assert await moderators.ensure_admin(redis, K) is None
+
+
+@pytest.mark.parametrize("name", ["lan\n", "a", "Lan", "-lan", "x" * 33, "lan an"])
+async def test_a_moderator_name_out_of_its_pattern_is_refused(redis: Redis, name: str) -> None:
+    """2-32 of a-z 0-9 _ . - starting with a letter or digit, all of it: a trailing newline
+    passed `re.match` with `$`; the OpenAPI document declares the same pattern."""
+    with pytest.raises(errors.BadRequest) as refused:
+        await moderators.add(redis, Keys(), name, Role.MODERATOR)
+    assert refused.value.code == "invalid_name"
+    assert await redis.hlen(Keys().moderators()) == 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,7 +31,7 @@ from redis.exceptions import RedisError
 from service.articles import is_article_id
 from service.captcha import render as captcha_render
 from service.captcha.pool import CaptchaPool
-from service.captcha.seals import UNBOUND, Sealer, Ticket, random_code
+from service.captcha.seals import ID_PATTERN, UNBOUND, Sealer, Ticket, random_code
 from service.captcha.workers import Renderer
 from service.errors import BadRequest, NotFound
 from service.metrics import Metrics
@@ -152,9 +153,11 @@ class Captchas:
         s = self._settings
         if article_id is not None and not is_article_id(article_id):
             raise BadRequest("article_id is not a valid article id", code="invalid_article_id")
-        replaced = self._sealer.parse(replaces) if replaces is not None else None
-        if replaces is not None and replaced is None:
+        if replaces is not None and not re.fullmatch(ID_PATTERN, replaces):
             raise BadRequest("replaces is not a captcha id", code="invalid_captcha_id")
+        # One that is not ours (forged, or issued under an earlier secret) voids nothing; the reader
+        # still gets the new captcha they asked for.
+        replaced = self._sealer.parse(replaces) if replaces is not None else None
         if not counted:
             await self.count_issue(client)
         if replaces is not None:

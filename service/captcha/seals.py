@@ -35,6 +35,9 @@ TICKET_BYTES = 7 + 2 * BIND_BYTES + TICKET_TAG_BYTES
 OLD_TICKET_BYTES = TICKET_BYTES - BIND_BYTES  # tickets issued before the holder was recorded
 UNBOUND = bytes(BIND_BYTES)  # what tickets issued before "no article" was a binding of its own hold
 MAX_ID_CHARS = MAX_SEAL_CHARS + 1 + 4 * TICKET_BYTES // 3 + 4
+# The shape of an issued id (seal "." ticket, unpadded base64url), for the API's document; whether
+# it is one of ours only its tags can say.
+ID_PATTERN = rf"^[A-Za-z0-9_-]{{1,{MAX_SEAL_CHARS}}}\.[A-Za-z0-9_-]{{1,{4 * TICKET_BYTES // 3 + 4}}}$"
 CLOCK_SKEW_MS = 30_000  # a ticket from a replica whose clock runs ahead is not "expired"
 
 

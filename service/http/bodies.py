@@ -30,9 +30,15 @@ ArticleId = Annotated[
         description=f"The portal's id of the article: 1-{ARTICLE_ID_MAX} of A-Z a-z 0-9 . _ : / -",
     ),
 ]
-# What service.review.cursors.encode_cursor writes ("<score>~<member>"); opaque to clients.
+# What service.review.cursors.encode_cursor writes ("<score>~<member>", the score as Python's repr
+# of a float); opaque to clients.
 Cursor = Annotated[
-    str, Field(max_length=200, pattern=r"^[-+.0-9a-z]+~.+$", description="`next_cursor` of the previous page")
+    str,
+    Field(
+        max_length=200,
+        pattern=r"^-?(?:[0-9]+(?:\.[0-9]*)?(?:e[-+]?[0-9]+)?|inf)~.+$",
+        description="`next_cursor` of the previous page",
+    ),
 ]
 
 
@@ -45,6 +51,13 @@ class Body(BaseModel):
     """Base of the API's JSON bodies: unknown fields are ignored, as they always were."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+class Form(Body):
+    """Base of the browser forms' bodies. The document lists their fields and no others (a form
+    sends only its own); the handler still ignores any other field, as a browser may add one."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"additionalProperties": False})
 
 
 def refuse(code: str, message: str, field: str) -> PydanticCustomError:

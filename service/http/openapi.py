@@ -20,6 +20,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.http import sessions
+from service.http.bodies import FORM_TYPES
 from service.review import portals
 
 ATTR = "__openapi__"
@@ -100,6 +101,17 @@ def security(access: Access, method: str) -> list[dict[str, list[str]]]:
     return [{"bearer": roles}, session]
 
 
+def _not_null(prop: Schema) -> Schema:
+    """A property's schema without its null alternative (and a null default)."""
+    options = [option for option in prop.get("anyOf", []) if option != {"type": "null"}]
+    if "anyOf" not in prop or len(options) == len(prop["anyOf"]):
+        return prop
+    out = {key: value for key, value in prop.items() if key != "anyOf" and not (key == "default" and value is None)}
+    if len(options) == 1:
+        return {**options[0], **out}
+    return {**out, "anyOf": options}
+
+
 # --------------------------------------------------------------------------- describing routes
 @dataclass(frozen=True)
 class Response:
@@ -122,7 +134,6 @@ class Operation:
     query: type[BaseModel] | None = None  # the query string's model (service.http.bodies.query)
     path: type[BaseModel] | None = None  # the path parameters' model (service.http.bodies.validate)
     parameters: tuple[Schema, ...] = ()  # by hand: a path one's schema, a query one read leniently
-    headers: dict[str, str] = field(default_factory=dict)  # request header -> description
     responses: dict[int | str, Response] = field(default_factory=dict)
 
 
@@ -149,6 +160,11 @@ def path_param(name: str, description: str = "", schema: Schema | None = None) -
         "description": description,
         "schema": schema or {"type": "string"},
     }
+
+
+def header_param(name: str, schema: Schema, description: str = "") -> Schema:
+    """An optional request header."""
+    return {"name": name, "in": "header", "required": False, "description": description, "schema": schema}
 
 
 def query_param(name: str, schema: Schema, description: str = "") -> Schema:
@@ -189,6 +205,20 @@ class _Builder:
         name = str(js.get("title") or model.__name__)
         self.components.setdefault(name, js)
         return {"$ref": REF.format(model=name)}
+
+    def form(self, schema: Schema) -> Schema:
+        """A body's schema as a form sends it: a form field is a string or absent, never null, so
+        the nulls a JSON body may send are left out (as a component of its own, `<Name>Form`)."""
+        ref = schema.get("$ref", "")
+        name = ref.rsplit("/", 1)[-1]
+        if name not in self.components:
+            return schema
+        form_name = f"{name}Form"
+        if form_name not in self.components:
+            js = dict(self.components[name])
+            js["properties"] = {key: _not_null(prop) for key, prop in js.get("properties", {}).items()}
+            self.components[form_name] = js
+        return {"$ref": REF.format(model=form_name)}
 
     def params(self, model: type[BaseModel], where: str) -> list[Schema]:
         """One parameter (in the path or the query) per field of `model`; enums hoisted into components."""
@@ -248,17 +278,13 @@ class _Builder:
         params += [path_param(n) for n in _PARAM.findall(path) if n not in named]
         if doc.query is not None:
             params += self.params(doc.query, "query")
-        params += [
-            {"name": h, "in": "header", "required": False, "description": d, "schema": {"type": "string"}}
-            for h, d in doc.headers.items()
-        ]
         if params:
             op["parameters"] = params
         if doc.request_body is not None:
             schema = self.schema(doc.request_body)
             op["requestBody"] = {
                 "required": doc.body_required,
-                "content": {t: {"schema": schema} for t in doc.request_types},
+                "content": {t: {"schema": self.form(schema) if t in FORM_TYPES else schema} for t in doc.request_types},
             }
         responses = dict(doc.responses)
         if not responses:

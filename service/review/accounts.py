@@ -51,7 +51,7 @@ class AccountBook(Generic[A]):
     not_found: type[errors.NotFound]
 
     def validate_name(self, name: str) -> None:
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):  # match() would let a trailing newline through
             raise errors.BadRequest(
                 f"a {self.noun} name is 2-32 of a-z 0-9 _ . - starting with a letter or digit", code="invalid_name"
             )

@@ -126,7 +126,7 @@ _DUMMY_PASSWORD = "scrypt$" + "00" * 16 + "$" + "00" * 32
 
 async def authenticate_password(redis: Redis, keys: Keys, name: str, password: str) -> Moderator | None:
     """The moderator if `password` is theirs (set by `duyet moderators passwd`), else None; as slow either way."""
-    found = await _BOOK.find_data(redis, keys, name) if NAME_RE.match(name) else None
+    found = await _BOOK.find_data(redis, keys, name) if NAME_RE.fullmatch(name) else None
     data = found or {}
     mod = _moderator(name, data) if found is not None else None
     stored = str(data.get("password") or _DUMMY_PASSWORD)

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field, field_validator
 
+from service.captcha.seals import ID_PATTERN
 from service.http import appkeys, bodies, openapi
 
 routes = web.RouteTableDef()
@@ -18,7 +19,12 @@ class CaptchaRequest(bodies.Body):
     """Optional: the body may be empty, JSON or a form post."""
 
     article_id: bodies.ArticleId | None = Field(None, description="Bind the captcha to this article")
-    replaces: str | None = Field(None, max_length=512, description="The captcha being refreshed: it is voided")
+    replaces: str | None = Field(
+        None,
+        max_length=512,
+        description="The captcha being refreshed: it is voided (if it was issued to this client)",
+        json_schema_extra={"pattern": ID_PATTERN},  # checked by service.captcha, which answers invalid_captcha_id
+    )
 
     @field_validator("article_id", "replaces", mode="before")
     @classmethod

@@ -214,7 +214,13 @@ SUBMIT_RESPONSES: dict[int | str, openapi.Response] = {
     access=openapi.Access.PORTAL,
     request_body=_submission_schema,
     request_types=(JSON_TYPE, FORM_TYPE),
-    headers={"Idempotency-Key": "1-128 of A-Z a-z 0-9 . _ : - ; a retry with the same key stores once"},
+    parameters=(
+        openapi.header_param(
+            "Idempotency-Key",
+            {"type": "string", "pattern": comments.IDEMPOTENCY_KEY.pattern},
+            "1-128 of A-Z a-z 0-9 . _ : - ; a retry with the same key stores once",
+        ),
+    ),
     responses=SUBMIT_RESPONSES,
 )
 async def post_comment(request: web.Request) -> web.Response:

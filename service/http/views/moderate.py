@@ -84,13 +84,13 @@ def _login_page(request: web.Request, error: str = "", name: str = "", status: i
     return response
 
 
-class LoginForm(bodies.Body):
+class LoginForm(bodies.Form):
     name: str = Field("", description="The moderator's name")
     secret: str = Field("", description="The password, or an access token")
     csrf_token: str = Field("", description="The log-in page's token (sessions.CSRF_FIELD)")
 
 
-class LogoutForm(bodies.Body):
+class LogoutForm(bodies.Form):
     csrf_token: str = Field("", description="The session's CSRF token, or send the X-CSRF-Token header")
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, Field, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 from service.http import bodies
 from service.review import bans
+from service.review.accounts import NAME_RE
 from service.review.moderators import Role
 from service.review.reading import Order
 from service.review.states import Action, RejectReason, State
@@ -54,6 +55,15 @@ def claim_request(max_claim: int) -> type[ClaimRequest]:
 
 
 class Decision(bodies.Body):
+    # The rule across fields, for the document as well (OpenAPI 3.1 is JSON Schema): to reject, a reason.
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "if": {"properties": {"action": {"const": Action.REJECT.value}}, "required": ["action"]},
+            "then": {"required": ["reason"], "properties": {"reason": {"enum": [r.value for r in RejectReason]}}},
+        },
+    )
+
     action: Action
     reason: Annotated[RejectReason | None, Blank] = Field(None, description="Why it is rejected (required to reject)")
     version: Version
@@ -100,6 +110,17 @@ class ReopenRequest(VersionRequest):
 
 
 class BanRequest(bodies.Body):
+    # The rule across fields, for the document as well: a value, or the comment whose author it bans.
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [field], "properties": {field: {"type": "string", "minLength": 1}}}
+                for field in ("value", "comment_id")
+            ]
+        },
+    )
+
     kind: bans.BanKind
     value: Annotated[str | None, Blank] = Field(None, description="The address, network or phone number")
     comment_id: Annotated[str | None, Blank] = Field(None, description="Ban the author of this comment instead")
@@ -119,7 +140,10 @@ class BanPath(BaseModel):
 
 
 class ModeratorRequest(bodies.Body):
-    name: str = Field(description="Lower-case letters, digits, . _ -")
+    name: str = Field(
+        description="2-32 of a-z 0-9 _ . - starting with a letter or digit",
+        json_schema_extra={"pattern": NAME_RE.pattern},  # checked by service.review.accounts (invalid_name)
+    )
     role: Role = Role.MODERATOR
 
 
