@@ -300,10 +300,13 @@ async def test_list_rejects_bad_input(client: Client, path: str, field: str, cod
     assert (await resp.json())["errors"][0] == {**(await resp.json())["errors"][0], "field": field, "code": code}
 
 
-async def test_list_bad_cursor(client: Client) -> None:
-    """A cursor that was never issued is a 400."""
-    resp = await client.get("/v1/articles/abc/comments", params={"cursor": "nonsense"})
-    assert resp.status == 400
+@pytest.mark.parametrize("path", ["/v1/articles/abc/comments", "/demo"])
+@pytest.mark.parametrize("cursor", ["nonsense", "nan~01ABC", "1.5"])
+async def test_list_bad_cursor(client: Client, path: str, cursor: str) -> None:
+    """A cursor that was never issued is a 400 (NaN too: the store refuses it as a score, a 500 before)."""
+    resp = await client.get(path, params={"cursor": cursor})
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["error"]["code"] == "invalid_cursor"
 
 
 async def test_the_app_scores_bursts_in_its_scoring_process(make_client: MakeClient) -> None:

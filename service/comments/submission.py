@@ -299,12 +299,17 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
     try:
         valid = validate_submission(data, Rules.from_settings(s), lang)
     except errors.ValidationFailed:
+        await count_refused(deps, origin.client, lang)  # over the limit: 429, counted as rate_limited
         deps.metrics.submissions.labels("invalid").inc()
-        await count_refused(deps, origin.client, lang)
         raise
     partition = deps.captchas.partition(valid.captcha_id)
     if origin.idempotency_key is not None:
-        replayed = await _replay(deps, partition, origin.idempotency_key, valid, lang)
+        try:
+            replayed = await _replay(deps, partition, origin.idempotency_key, valid, lang)
+        except errors.ValidationFailed:  # the key reused for another comment
+            await count_refused(deps, origin.client, lang)
+            deps.metrics.submissions.labels("invalid").inc()
+            raise
         if replayed is not None:
             await _replicated(deps, replayed)  # a retry of a 503 waits for the copies too
             deps.metrics.submissions.labels("replayed").inc()
@@ -383,11 +388,9 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
         _captcha_failed(deps, VerifyResult.TIMEOUT_OR_DUPLICATE, lang)
     except intake.CaptchaWrong:
         _captcha_failed(deps, VerifyResult.INVALID_INPUT_RESPONSE, lang)
-    await _replicated(deps, cid)
-    if created:
+    if created:  # stored (and its captcha spent), whether or not its copies are confirmed next
         deps.captchas.consumed()
-        deps.metrics.submissions.labels("accepted").inc()
         deps.metrics.spam_scores.observe(score.probability)
-    else:
-        deps.metrics.submissions.labels("replayed").inc()
+    await _replicated(deps, cid)
+    deps.metrics.submissions.labels("accepted" if created else "replayed").inc()
     return Accepted(cid, created)

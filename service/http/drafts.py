@@ -18,6 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from service.store import availability
 from service.store.keys import Keys
 
 # Only what the reader typed and will want back; never the captcha answer (single use), the
@@ -37,8 +38,10 @@ async def save(redis: Redis, keys: Keys, fields: Mapping[str, Any], ttl: int = T
     draft_id = secrets.token_urlsafe(16)
     try:
         await redis.set(keys.form_draft(draft_id), json.dumps(kept, ensure_ascii=False), ex=ttl)
-    except RedisError:
-        return ""
+    except Exception as exc:  # a store error, or a write on a connection the store just cut
+        if isinstance(exc, RedisError) or availability.is_unavailable(exc):
+            return ""
+        raise
     return draft_id
 
 

@@ -213,11 +213,13 @@ class _Builder:
         name = ref.rsplit("/", 1)[-1]
         if name not in self.components:
             return schema
+        js = dict(self.components[name])
+        properties = js.get("properties", {})
+        js["properties"] = {key: _not_null(prop) for key, prop in properties.items()}
+        if js["properties"] == properties:  # nothing nullable: the same schema serves both
+            return schema
         form_name = f"{name}Form"
-        if form_name not in self.components:
-            js = dict(self.components[name])
-            js["properties"] = {key: _not_null(prop) for key, prop in js.get("properties", {}).items()}
-            self.components[form_name] = js
+        self.components.setdefault(form_name, js)
         return {"$ref": REF.format(model=form_name)}
 
     def params(self, model: type[BaseModel], where: str) -> list[Schema]:

@@ -7,6 +7,7 @@ are broken by the member.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from redis.asyncio import Redis
@@ -23,9 +24,10 @@ def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
         return None
     score, sep, member = cursor.partition("~")
     try:
-        if not sep:
+        value = float(score)
+        if not sep or math.isnan(value):  # the store refuses NaN as a score: a 500 otherwise
             raise ValueError(cursor)
-        return float(score), member
+        return value, member
     except ValueError:
         raise errors.BadRequest("invalid cursor", code="invalid_cursor") from None
 
