@@ -91,8 +91,9 @@ def _handle_error(
 ) -> web.StreamResponse:
     """aiohttp answers a request it could not parse before any app or middleware sees it, with
     the parser's message, which quotes the raw header back (and names aiohttp's version in
-    `Server`). aiohttp offers no hook for that answer, so its handler is wrapped here: the same
-    400, with a fixed message and our headers."""
+    `Server`). aiohttp offers no hook for that answer (aio-libs/aiohttp#3287, open since 2018), so
+    its handler is wrapped here: the same 400, with a fixed message and our headers
+    (tests/test_security_edge.py fails if an aiohttp upgrade changes the method)."""
     if isinstance(exc, HttpProcessingError):
         message = f"{status} Bad Request: the request could not be parsed"
     response = _aiohttp_handle_error(self, request, status, exc, message)
