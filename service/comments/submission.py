@@ -298,22 +298,18 @@ async def submit(deps: Deps, data: Mapping[str, Any], origin: Origin) -> Accepte
     s = deps.settings
     try:
         valid = validate_submission(data, Rules.from_settings(s), lang)
+        partition = deps.captchas.partition(valid.captcha_id)
+        replayed = None
+        if origin.idempotency_key is not None:  # ValidationFailed too: the key reused for another comment
+            replayed = await _replay(deps, partition, origin.idempotency_key, valid, lang)
     except errors.ValidationFailed:
         await count_refused(deps, origin.client, lang)  # over the limit: 429, counted as rate_limited
         deps.metrics.submissions.labels("invalid").inc()
         raise
-    partition = deps.captchas.partition(valid.captcha_id)
-    if origin.idempotency_key is not None:
-        try:
-            replayed = await _replay(deps, partition, origin.idempotency_key, valid, lang)
-        except errors.ValidationFailed:  # the key reused for another comment
-            await count_refused(deps, origin.client, lang)
-            deps.metrics.submissions.labels("invalid").inc()
-            raise
-        if replayed is not None:
-            await _replicated(deps, replayed)  # a retry of a 503 waits for the copies too
-            deps.metrics.submissions.labels("replayed").inc()
-            return Accepted(replayed, created=False)
+    if replayed is not None:
+        await _replicated(deps, replayed)  # a retry of a 503 waits for the copies too
+        deps.metrics.submissions.labels("replayed").inc()
+        return Accepted(replayed, created=False)
     if not deps.scorer.ready:  # refuse before a wrong answer spends the captcha
         raise errors.Unavailable(messages.message("model_not_ready", lang), retry_after=5, code="model_not_ready")
     prepared = deps.captchas.prepare_check(valid.captcha_id, valid.captcha_answer, valid.article_id)

@@ -133,9 +133,13 @@ def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
 
 
-async def _form(request: web.Request, model: type[bodies.M]) -> bodies.M:
+def _require_form(request: web.Request) -> None:
     if request.content_type not in bodies.FORM_TYPES:
         raise errors.UnsupportedMediaType("send the log-in form as application/x-www-form-urlencoded")
+
+
+async def _form(request: web.Request, model: type[bodies.M]) -> bodies.M:
+    _require_form(request)
     return bodies.validate(model, await bodies.form_fields(request))
 
 
@@ -187,12 +191,11 @@ async def login(request: web.Request) -> web.Response:
     # moderator out. Tokens carry 256 random bits and name no account before they match, so they
     # are counted per address only, and wrong passwords sent for a name never block that
     # moderator's token.
-    if request.content_type not in bodies.FORM_TYPES:
-        raise errors.UnsupportedMediaType("send the log-in form as application/x-www-form-urlencoded")
+    _require_form(request)
     limited = await _count_attempt(request, "login", request[appkeys.CLIENT], words, "")
     if limited is not None:
         return limited
-    form = await _form(request, LoginForm)
+    form = bodies.validate(LoginForm, await bodies.form_fields(request))
     name = form.name.strip().lower()[:LOGIN_MAX_FIELD]
     secret = form.secret[:LOGIN_MAX_FIELD]
     try:
